@@ -1,0 +1,242 @@
+"""The delivery engine: full batches, several requests in flight, order where it matters.
+
+The reading thread hands over batches and goes on reading; worker threads send them
+within the quota. Two rules keep this safe:
+- a batch never starts while an earlier one holding the same entity is pending or in
+  flight, so a later version (or a delete) cannot overtake an earlier one;
+- a batch flushed by a checkpoint waits for earlier batches of the resources it
+  points to, so reference data lands before what refers to it.
+STATE is written only once every batch before it is settled (`wait_idle`).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import itertools
+import json
+import logging
+import threading
+import typing as t
+
+from target_shopimind.client import error_message, match_rejections, rejected_entries
+from target_shopimind.errors import TargetError
+
+if t.TYPE_CHECKING:
+    from target_shopimind.client import ApiClient
+    from target_shopimind.report import Report
+    from target_shopimind.resources import Resource
+
+logger = logging.getLogger("target-shopimind.delivery")
+
+SPLIT_STATUS = frozenset({400, 409, 413, 422})
+_sequence = itertools.count()
+
+
+@dataclasses.dataclass
+class Batch:
+    """One request's worth of items (upsert) or ids (delete) of one resource."""
+
+    resource: Resource
+    stream: str
+    path: str
+    items: list[bytes]  # serialized items, or for a delete the serialized ids
+    keys: list[str]  # upsert key of each item (delete: the entity)
+    conflicts: set[str]  # entities this batch holds while pending/in flight
+    delete: bool = False
+    after_references: bool = False  # a checkpoint flush: wait for referenced resources
+    seq: int = dataclasses.field(default_factory=lambda: next(_sequence))
+
+
+def body_of(items: list[bytes]) -> bytes:
+    """A JSON array from already-serialized items."""
+    return b"[" + b",".join(items) + b"]"
+
+
+class Sender:
+    """Sends one batch and settles every item in it: accepted or rejected-and-reported."""
+
+    def __init__(self, client: ApiClient | None, report: Report) -> None:
+        self.client = client  # None: dry run
+        self.report = report
+
+    def __call__(self, batch: Batch) -> None:
+        if batch.delete:
+            self._delete(batch)
+        else:
+            self._upsert(batch, list(range(len(batch.items))))
+
+    def _post(self, batch: Batch, body: bytes) -> tuple[int, t.Any]:
+        if self.client is None:
+            return 200, {"statusCode": 200, "rejected_items": []}
+        return self.client.post(batch.path, body, batch.resource.name)
+
+    def _delete(self, batch: Batch) -> None:
+        ids = [json.loads(raw) for raw in batch.items]
+        assert batch.resource.delete_ids is not None
+        body = json.dumps({batch.resource.delete_ids: ids}).encode()
+        status, answer = self._post(batch, body)
+        if status != 200:
+            self._fatal(batch, status, answer)
+        self.report.accepted(batch.resource.name, deleted=len(ids))
+
+    def _upsert(self, batch: Batch, positions: list[int]) -> None:
+        status, answer = self._post(batch, body_of([batch.items[i] for i in positions]))
+        entries = rejected_entries(answer)
+        if status == 200 or (status in SPLIT_STATUS and entries):
+            keys = [batch.keys[i] for i in positions]
+            matched, unmatched = match_rejections(entries or [], keys, self._key_of(batch))
+            for local, errors in matched.items():
+                self._reject(batch, positions[local], errors)
+            for errors in unmatched:
+                logger.warning("%s: a rejection matched no item of the batch: %s", batch.stream, "; ".join(errors))
+            rest = [p for i, p in enumerate(positions) if i not in matched]
+            if status == 200:
+                self.report.accepted(batch.resource.name, sent=len(rest))
+            elif rest and len(rest) < len(positions):
+                self._upsert(batch, rest)  # a refused batch accepted nothing: resend the others
+            elif rest:
+                self._split(batch, rest, status, answer)
+            return
+        if status in SPLIT_STATUS:
+            self._split(batch, positions, status, answer)
+            return
+        self._fatal(batch, status, answer)
+
+    def _split(self, batch: Batch, positions: list[int], status: int, answer: t.Any) -> None:
+        """Find the refused items of a 400 without `rejected_items` by halving."""
+        if len(positions) == 1:
+            self._reject(batch, positions[0], error_message(answer, status))
+            return
+        middle = len(positions) // 2
+        self._upsert(batch, positions[:middle])
+        self._upsert(batch, positions[middle:])
+
+    def _reject(self, batch: Batch, position: int, errors: list[str]) -> None:
+        self.report.reject(
+            stream=batch.stream,
+            resource=batch.resource.name,
+            key=batch.keys[position],
+            stage="api",
+            errors=errors,
+            record=json.loads(batch.items[position]),
+        )
+
+    @staticmethod
+    def _key_of(batch: Batch) -> t.Callable[[dict], str]:
+        fields = batch.resource.key
+        return lambda item: "|".join("" if item.get(f) is None else str(item.get(f)) for f in fields)
+
+    @staticmethod
+    def _fatal(batch: Batch, status: int, answer: t.Any) -> t.NoReturn:
+        reason = "; ".join(error_message(answer, status))
+        if status in {401, 403}:
+            msg = (
+                f"ShopiMind refused the API key (HTTP {status}: {reason}): check the api_key setting "
+                "(TARGET_SHOPIMIND_API_KEY) and that the integration is active"
+            )
+        elif status == 404:
+            msg = f"HTTP 404 on POST {batch.path}: check the base_url setting (it must be the API root)"
+        else:
+            msg = f"{batch.resource.name}: HTTP {status} on POST {batch.path} ({reason}); not retried"
+        raise TargetError(msg)
+
+
+class Delivery:
+    """Worker threads that send batches; the reading thread submits and waits."""
+
+    def __init__(self, send: t.Callable[[Batch], None], *, workers: int, max_pending: int | None = None) -> None:
+        self._send = send
+        self._workers = max(1, workers)
+        self._max_pending = max_pending or max(4, 2 * self._workers)
+        self._cond = threading.Condition(threading.RLock())
+        self._pending: collections.deque[Batch] = collections.deque()
+        self._in_flight: list[Batch] = []
+        self._fatal: BaseException | None = None
+        self._closing = False
+        self._threads: list[threading.Thread] = []
+
+    def _start(self) -> None:
+        for n in range(self._workers):
+            thread = threading.Thread(target=self._work, name=f"shopimind-sender-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def submit(self, batch: Batch) -> None:
+        """Queue a batch; blocks while the queue is full (bounded memory)."""
+        with self._cond:
+            if not self._threads:
+                self._start()
+            self._raise_if_failed()
+            while len(self._pending) >= self._max_pending:
+                self._cond.wait(1.0)
+                self._raise_if_failed()
+            self._pending.append(batch)
+            self._cond.notify_all()
+
+    def wait_idle(self) -> None:
+        """Return once every submitted batch is settled; raise the failure that stopped one."""
+        with self._cond:
+            while self._pending or self._in_flight:
+                self._raise_if_failed()
+                self._cond.wait(1.0)
+            self._raise_if_failed()
+
+    def close(self) -> None:
+        """Stop the workers (after `wait_idle`, nothing is lost)."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    @property
+    def failed(self) -> BaseException | None:
+        """The failure that stopped delivery, if any."""
+        return self._fatal
+
+    def _raise_if_failed(self) -> None:
+        if self._fatal is not None:
+            raise self._fatal
+
+    def _ready(self) -> Batch | None:
+        """The first pending batch allowed to start (see the module docstring)."""
+        held: dict[str, set[str]] = collections.defaultdict(set)
+        busy: set[str] = set()
+        for batch in self._in_flight:
+            held[batch.resource.name].update(batch.conflicts)
+            busy.add(batch.resource.name)
+        for index, batch in enumerate(self._pending):
+            name = batch.resource.name
+            blocked = not held[name].isdisjoint(batch.conflicts) or (
+                batch.after_references and any(dep in busy for dep in batch.resource.depends_on)
+            )
+            if not blocked:
+                del self._pending[index]
+                return batch
+            held[name].update(batch.conflicts)
+            busy.add(name)
+        return None
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                batch = None
+                while batch is None:
+                    if self._closing and (not self._pending or self._fatal is not None):
+                        return
+                    if self._fatal is None:
+                        batch = self._ready()
+                    if batch is None:
+                        self._cond.wait(1.0)
+                self._in_flight.append(batch)
+            try:
+                self._send(batch)
+            except BaseException as exc:  # noqa: BLE001 - handed to the reading thread
+                with self._cond:
+                    if self._fatal is None:
+                        self._fatal = exc if isinstance(exc, TargetError) else TargetError(f"delivery failed: {exc!r}")
+            finally:
+                with self._cond:
+                    self._in_flight.remove(batch)
+                    self._cond.notify_all()

@@ -1,0 +1,25 @@
+"""Errors that stop a run with a message that says what to do (no traceback)."""
+
+from __future__ import annotations
+
+
+class TargetError(Exception):
+    """A failure the user fixes (config, key, quota, data); exit status 1."""
+
+
+class InputError(TargetError):
+    """A line of the Singer input that cannot be read as a message."""
+
+    def __init__(self, line: int, problem: str, stream: str | None = None) -> None:
+        where = f"line {line}" + (f" (stream '{stream}')" if stream else "")
+        super().__init__(f"bad input at {where}: {problem}")
+        self.line = line
+        self.stream = stream
+
+
+class RecordRejected(Exception):  # noqa: N818 - a verdict, not a failure
+    """One record refused before it reaches a sink; it is reported, the run goes on."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors

@@ -1,0 +1,338 @@
+"""Record → ShopiMind item: key, types, nested values, injected settings.
+
+Inside an SDK target numbers arrive as `Decimal` and date-time/date fields as
+`datetime`/`date`; everything here ends as plain JSON types. A value that cannot be
+coerced is left as it is, so validation names the field instead of guessing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import decimal
+import json
+import re
+import typing as t
+
+from target_shopimind import resources as R
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+_UTC = datetime.timezone.utc
+_INT_STR = re.compile(r"^-?(0|[1-9]\d*)$")
+_NUM_STR = re.compile(r"^\s*-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$")
+_DT = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
+    r"\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$",
+)
+_TRUE = {"true", "t", "yes", "y", "1", "on"}
+_FALSE = {"false", "f", "no", "n", "0", "off"}
+_CENT = decimal.Decimal("0.01")
+
+
+def _integral(value: object) -> int | None:
+    """The int a value stands for exactly, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value.is_finite() and value == value.to_integral_value() else None
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str):
+        text = value.strip()
+        if _INT_STR.match(text):
+            return int(text)
+        if _NUM_STR.match(text):
+            return _integral(decimal.Decimal(text))
+    return None
+
+
+def to_str(value: object) -> object:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, decimal.Decimal, float)):
+        whole = _integral(value)
+        return str(whole) if whole is not None else str(value)
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return to_datetime(value) if isinstance(value, datetime.datetime) else value.isoformat()
+    return value
+
+
+def to_id(value: object) -> object:
+    """Integral values become int; other ids ('prod_001', '007') stay strings."""
+    if isinstance(value, str):
+        text = value.strip()
+        return int(text) if _INT_STR.match(text) and len(text) < 19 else value
+    whole = _integral(value)
+    return whole if whole is not None else to_str(value)
+
+
+def to_int(value: object) -> object:
+    whole = _integral(value)
+    return whole if whole is not None else value
+
+
+def to_money(value: object) -> object:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _NUM_STR.match(value):
+        value = decimal.Decimal(value.strip())
+    if isinstance(value, decimal.Decimal):
+        return float(value.quantize(_CENT, rounding=decimal.ROUND_HALF_UP)) if value.is_finite() else value
+    if isinstance(value, float):
+        return round(value, 2)
+    return value
+
+
+def to_bool(value: object) -> object:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, decimal.Decimal)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    return value
+
+
+def _format_utc(moment: datetime.datetime) -> str:
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(_UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+
+
+def parse_datetime(text: str) -> datetime.datetime | None:
+    """ISO 8601 in the shapes taps send (T or space, any fraction, Z/±hh[:mm]/none)."""
+    match = _DT.match(text.strip())
+    if not match:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    micro = int((fraction or "0")[:6].ljust(6, "0"))
+    tz = _UTC
+    if zone and zone not in {"Z", "z"}:
+        sign = -1 if zone[0] == "-" else 1
+        digits = zone[1:].replace(":", "")
+        offset = datetime.timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
+        tz = datetime.timezone(sign * offset)
+    try:
+        return datetime.datetime(
+            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), micro, tz
+        )
+    except ValueError:
+        return None
+
+
+def to_datetime(value: object) -> object:
+    if isinstance(value, datetime.datetime):
+        return _format_utc(value)
+    if isinstance(value, datetime.date):
+        return f"{value.isoformat()}T00:00:00.000Z"
+    if isinstance(value, str):
+        moment = parse_datetime(value)
+        return _format_utc(moment) if moment else value
+    return value
+
+
+def to_date(value: object) -> object:
+    if isinstance(value, datetime.datetime):
+        return value.date().isoformat()
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, str) and len(value) > 10 and parse_datetime(value):
+        return value[:10]
+    return value
+
+
+def to_lang(value: object) -> object:
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) >= 2 and (len(text) == 2 or text[2] in "_-"):
+            return text[:2].lower()
+    return value
+
+
+def to_upper(value: object) -> object:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+def parse_nested(value: object) -> object:
+    """Nested values that arrive as JSON text (tap-postgres LOG_BASED sends jsonb so)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text[:1] in {"{", "["}:
+            try:
+                return json.loads(text, parse_float=decimal.Decimal)
+            except ValueError:
+                if text.startswith("{") and text.endswith("}"):  # PostgreSQL array literal
+                    inner = text[1:-1]
+                    return [part.strip().strip('"') for part in inner.split(",")] if inner else []
+    return value
+
+
+def _to_list(convert: Callable[[object], object]) -> Callable[[object], object]:
+    def coerce(value: object) -> object:
+        value = parse_nested(value)
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        elif isinstance(value, (int, decimal.Decimal)):
+            value = [value]
+        return [convert(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+    return coerce
+
+
+_COERCE: dict[str, Callable[[object], object]] = {
+    R.STR: to_str,
+    R.ID: to_id,
+    R.INT: to_int,
+    R.MONEY: to_money,
+    R.BOOL: to_bool,
+    R.DATETIME: to_datetime,
+    R.DATE: to_date,
+    R.LANG: to_lang,
+    R.CURRENCY: to_upper,
+    R.COUNTRY: to_upper,
+    R.STR_LIST: _to_list(to_str),
+    R.ID_LIST: _to_list(to_id),
+}
+
+
+def coerce_fields(fields: Sequence[R.Field], source: dict) -> dict:
+    """Known fields only, each coerced to its kind; absent fields stay absent."""
+    out: dict = {}
+    for field in fields:
+        if field.name not in source:
+            continue
+        value = source[field.name]
+        if value is not None:
+            if field.kind in _COERCE:
+                value = _COERCE[field.kind](value)
+            elif field.kind == R.OBJECT:
+                value = parse_nested(value)
+                value = coerce_fields(field.fields, value) if isinstance(value, dict) else value
+            elif field.kind == R.OBJECT_LIST:
+                value = parse_nested(value)
+                if isinstance(value, list):
+                    value = [coerce_fields(field.fields, v) if isinstance(v, dict) else v for v in value]
+        elif not field.nullable and not field.required:
+            continue  # an optional non-null field is simply left out
+        out[field.name] = value
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Injected:
+    """Settings added to items that accept them (the record's own value wins)."""
+
+    lang: str | None = None
+    currency: str | None = None
+    shop_id: str | None = None
+    id_data_source: int | None = None
+    source_label: str | None = None
+
+    @classmethod
+    def from_config(cls, config: t.Mapping[str, t.Any]) -> Injected:
+        return cls(
+            lang=config.get("default_lang"),
+            currency=config.get("default_currency"),
+            shop_id=config.get("shop_id"),
+            id_data_source=config.get("id_data_source"),
+            source_label=config.get("source_label"),
+        )
+
+    def values(self) -> dict[str, t.Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+_CONSUMED_BY_ORDER_CUSTOMER = ("customer_id", "customer_email", "email", "customer_created_at")
+
+
+class ItemMapper:
+    """Maps one stream's records to one resource's items."""
+
+    def __init__(self, resource: R.Resource, key_properties: Sequence[str], injected: Injected) -> None:
+        self.resource = resource
+        self.fields = resource.fields
+        self.known = {f.name for f in resource.fields}
+        only_key = key_properties[0] if len(key_properties) == 1 else None
+        self.key_source = only_key if only_key and only_key != resource.id_field else None
+        by_name = resource.field_map
+        self.injected = {
+            k: _COERCE.get(by_name[k].kind, to_str)(v) for k, v in injected.values().items() if k in by_name
+        }
+        self.defaults = {f.name: f.default for f in resource.fields if f.default is not None}
+        self.is_order = resource.name == "orders"
+
+    def map(self, record: dict) -> tuple[dict, list[str]]:
+        """The item, and the record fields it dropped (unknown to the resource)."""
+        source = record
+        if self.key_source is not None and source.get(self.resource.id_field) is None:
+            source = {**source, self.resource.id_field: source.get(self.key_source)}
+        consumed: tuple[str, ...] = ()
+        if self.is_order and source.get("customer") is None:
+            source = {**source, "customer": self._order_customer(source)}
+            consumed = _CONSUMED_BY_ORDER_CUSTOMER
+        item = coerce_fields(self.fields, source)
+        for name, value in self.injected.items():
+            if item.get(name) is None:
+                item[name] = value
+        for name, value in self.defaults.items():
+            if item.get(name) is None:
+                item[name] = _format_utc(datetime.datetime.now(_UTC)) if value == "now" else value
+        if self.is_order and item.get("cart_updated_at") in (None, ""):
+            # [TH5]: an empty cart_updated_at got the order rejected; it falls back to the order date.
+            fallback = item.get("updated_at") or item.get("created_at")
+            if fallback:
+                item["cart_updated_at"] = fallback
+        dropped = [
+            k
+            for k in record
+            if k not in self.known
+            and k != self.key_source
+            and not k.startswith("_sdc_")
+            and k not in consumed
+        ]
+        return item, dropped
+
+    @staticmethod
+    def _order_customer(record: dict) -> dict | None:
+        customer = {
+            "customer_id": record.get("customer_id"),
+            "email": record.get("customer_email", record.get("email")),
+            "created_at": record.get("customer_created_at"),
+        }
+        if all(v is None for v in customer.values()):
+            return None
+        return customer
+
+    def key_of(self, item: dict, fields: Sequence[str] | None = None) -> str:
+        """Upsert key (or another field tuple) as one string, composite parts joined by `|`."""
+        return "|".join("" if item.get(f) is None else str(item.get(f)) for f in fields or self.resource.key)
+
+
+def json_default(value: object) -> object:
+    """Serialize what an SDK target hands over (Decimal, datetime, date)."""
+    if isinstance(value, decimal.Decimal):
+        whole = _integral(value)
+        return whole if whole is not None else float(value)
+    if isinstance(value, datetime.datetime):
+        return _format_utc(value)
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    msg = f"cannot serialize {type(value).__name__}"
+    raise TypeError(msg)
+
+
+def dumps(value: object) -> bytes:
+    """Compact JSON bytes, UTF-8."""
+    return json.dumps(value, default=json_default, separators=(",", ":"), ensure_ascii=False).encode()

@@ -1,0 +1,95 @@
+"""Singer input read as bytes, so every bad line is named by its number."""
+
+from __future__ import annotations
+
+import collections
+import json
+import re
+import sys
+import typing as t
+
+from singer_sdk.exceptions import RecordsWithoutSchemaException
+from singer_sdk.io_base import SingerReader
+from singer_sdk.singerlib.exceptions import InvalidInputLine
+from singer_sdk.singerlib.json import deserialize_json
+
+from target_shopimind.errors import InputError
+
+_STREAM = re.compile(rb'"stream"\s*:\s*"([^"\\]{1,200})"')
+
+
+def _stream_hint(raw: bytes) -> str | None:
+    """The stream a broken line seems to belong to (for the message only)."""
+    match = _STREAM.search(raw[:4096])
+    return match.group(1).decode("utf-8", "replace") if match else None
+
+
+class PositionedReader(SingerReader):
+    """Counts lines; turns unreadable lines into `InputError` after `before_abort` runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.line = 0
+        self.records: collections.Counter[str] = collections.Counter()
+        self.before_abort: t.Callable[[], None] | None = None
+
+    @property
+    def default_input(self) -> t.IO[t.Any]:  # type: ignore[override]
+        """Standard input as bytes."""
+        return sys.stdin.buffer
+
+    def position(self, stream: str) -> str:
+        """Where the current record stands, for messages."""
+        return f"line {self.line}, record {self.records[stream]} of stream '{stream}'"
+
+    def process_lines(  # type: ignore[override]
+        self,
+        file_input: t.IO[t.Any] | None,
+        callbacks: dict[str, t.Callable[[dict], None]],
+    ) -> collections.Counter[str]:
+        """Dispatch each message; on an unreadable one, keep what came before, then stop."""
+        stats: collections.Counter[str] = collections.Counter()
+        try:
+            for raw in file_input or self.default_input:
+                self.line += 1
+                message = self._parse(raw)
+                if message is None:
+                    continue
+                kind = message["type"]
+                callback = callbacks.get(kind)
+                if callback is None:
+                    raise InputError(self.line, f"unknown message type {kind!r}", message.get("stream"))
+                if kind == "RECORD":
+                    self.records[str(message.get("stream"))] += 1
+                try:
+                    callback(message)
+                except RecordsWithoutSchemaException:
+                    raise InputError(self.line, "RECORD before its SCHEMA", message.get("stream")) from None
+                except InvalidInputLine as exc:
+                    raise InputError(self.line, str(exc).split(":")[0], message.get("stream")) from None
+                stats[kind] += 1
+        except InputError:
+            if self.before_abort is not None:
+                self.before_abort()
+            raise
+        return stats
+
+    def _parse(self, raw: bytes | str) -> dict | None:
+        if isinstance(raw, bytes):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                problem = f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+                raise InputError(self.line, problem, _stream_hint(raw)) from None
+        else:
+            text = raw
+        if not text.strip():
+            return None
+        try:
+            message = deserialize_json(text)
+        except json.JSONDecodeError as exc:
+            hint = _stream_hint(text.encode("utf-8", "replace"))
+            raise InputError(self.line, f"not valid JSON ({exc.msg} at column {exc.colno})", hint) from None
+        if not isinstance(message, dict) or "type" not in message:
+            raise InputError(self.line, "a Singer message needs a 'type'")
+        return message

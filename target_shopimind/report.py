@@ -1,0 +1,173 @@
+"""What happened to every record: counters, rejections, the rejects file, the summary.
+
+Counters that only the reading thread touches are plain ints; those the delivery
+threads touch are updated under one lock.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import logging
+import threading
+import time
+import typing as t
+
+from target_shopimind.errors import TargetError
+
+logger = logging.getLogger("target-shopimind")
+
+RECENT_REJECTIONS = 1000
+
+
+@dataclasses.dataclass
+class Tally:
+    """Per-resource figures of one run."""
+
+    received: int = 0
+    sent: int = 0
+    rejected_validation: int = 0
+    rejected_api: int = 0
+    deleted: int = 0
+    deletes_ignored: int = 0
+    skipped: int = 0
+    merged: int = 0
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    first_request: float | None = None
+    last_request: float | None = None
+
+    @property
+    def rejected(self) -> int:
+        return self.rejected_validation + self.rejected_api
+
+
+class Report:
+    """Shared by the sinks (reading thread) and the delivery workers."""
+
+    def __init__(
+        self,
+        *,
+        rejects_path: str | None = None,
+        max_rejected: int | None = None,
+        dry_run: bool = False,
+    ) -> None:
+        self.tallies: dict[str, Tally] = collections.defaultdict(Tally)
+        self.recent: collections.deque[dict[str, t.Any]] = collections.deque(maxlen=RECENT_REJECTIONS)
+        self.max_rejected = max_rejected
+        self.dry_run = dry_run
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+        self._rejects = open(rejects_path, "a", encoding="utf-8") if rejects_path else None  # noqa: SIM115
+
+    def tally(self, name: str) -> Tally:
+        """The figures of one resource (or of a skipped stream)."""
+        return self.tallies[name]
+
+    def reject(  # noqa: PLR0913
+        self,
+        *,
+        stream: str,
+        resource: str,
+        key: str,
+        stage: str,
+        errors: list[str],
+        record: t.Any,
+        where: str = "",
+    ) -> None:
+        """Record one rejection (`where` only goes to the log); stop past `max_rejected_records`."""
+        entry = {"stream": stream, "resource": resource, "key": key, "stage": stage, "errors": errors}
+        with self._lock:
+            tally = self.tallies[resource]
+            if stage == "validation":
+                tally.rejected_validation += 1
+            else:
+                tally.rejected_api += 1
+            self.recent.append(entry)
+            if self._rejects is not None:
+                line = json.dumps({**entry, "record": record}, default=str, ensure_ascii=False)
+                self._rejects.write(line + "\n")
+                self._rejects.flush()
+            total = sum(x.rejected for x in self.tallies.values())
+        logger.warning(
+            "%s: rejected %s '%s' (%s%s): %s",
+            stream,
+            resource,
+            key,
+            stage,
+            f", {where}" if where else "",
+            "; ".join(errors),
+        )
+        if self.max_rejected is not None and total > self.max_rejected:
+            msg = (
+                f"{total} records rejected, more than max_rejected_records={self.max_rejected}; "
+                "fix the data or the mapping (see the rejections above and in the STATE), "
+                "or raise max_rejected_records"
+            )
+            raise TargetError(msg)
+
+    def accepted(self, resource: str, *, sent: int = 0, deleted: int = 0) -> None:
+        """Items the API accepted (a 200 bulk answer)."""
+        with self._lock:
+            tally = self.tallies[resource]
+            tally.sent += sent
+            tally.deleted += deleted
+
+    def on_attempt(self, resource: str, status: int | None, *, retry: bool) -> None:
+        """One HTTP attempt (the client calls this)."""
+        now = time.monotonic()
+        with self._lock:
+            tally = self.tallies[resource]
+            tally.requests += 1
+            tally.retries += int(retry)
+            tally.throttled += int(status == 429)
+            tally.first_request = tally.first_request if tally.first_request is not None else now
+            tally.last_request = now
+
+    def state_value(self) -> dict[str, t.Any]:
+        """The `target_shopimind` key of every emitted STATE."""
+        with self._lock:
+            counts = {name: x.rejected for name, x in sorted(self.tallies.items()) if x.rejected}
+            return {"rejected_count": counts, "rejected": list(self.recent)}
+
+    def summary_lines(self) -> list[str]:
+        """One line per resource, then the totals."""
+        verb = "would send" if self.dry_run else "sent"
+        lines = []
+        with self._lock:
+            tallies = sorted(self.tallies.items())
+        total = Tally()
+        for name, x in tallies:
+            elapsed = (x.last_request - x.first_request) if x.first_request is not None and x.last_request else 0.0
+            rate = (x.requests - 1) / elapsed * 60 if elapsed > 0 else float(x.requests)
+            lines.append(
+                f"{name}: received {x.received}, {verb} {x.sent}, rejected {x.rejected} "
+                f"(validation {x.rejected_validation}, api {x.rejected_api}), deleted {x.deleted}, "
+                f"deletes ignored {x.deletes_ignored}, skipped {x.skipped}, merged {x.merged}, "
+                f"requests {x.requests}, retries {x.retries}, 429 {x.throttled}, "
+                f"elapsed {elapsed:.1f} s, {rate:.0f} requests/min"
+            )
+            for field in dataclasses.fields(Tally):
+                if field.type == "int":
+                    setattr(total, field.name, getattr(total, field.name) + getattr(x, field.name))
+        wall = time.monotonic() - self.started
+        lines.append(
+            f"total: received {total.received}, {verb} {total.sent}, rejected {total.rejected}, "
+            f"deleted {total.deleted}, skipped {total.skipped}, requests {total.requests}, "
+            f"retries {total.retries}, 429 {total.throttled}, wall {wall:.1f} s"
+        )
+        return lines
+
+    def log_summary(self) -> None:
+        """The end-of-run block on stderr."""
+        logger.info("target-shopimind summary%s:", " (dry run: nothing was sent)" if self.dry_run else "")
+        for line in self.summary_lines():
+            logger.info("  %s", line)
+
+    def close(self) -> None:
+        """Close the rejects file."""
+        if self._rejects is not None:
+            self._rejects.close()
+            self._rejects = None

@@ -1,0 +1,237 @@
+"""One sink per stream: map, validate, batch by resource limits, hand batches to delivery."""
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+import jsonschema
+from singer_sdk.sinks import Sink
+from singer_sdk.sinks.core import BaseJSONSchemaValidator
+
+from target_shopimind import validation
+from target_shopimind.delivery import Batch
+from target_shopimind.errors import RecordRejected, TargetError
+from target_shopimind.mapping import ItemMapper, dumps
+from target_shopimind.reader import PositionedReader
+from target_shopimind.resources import DELETE_BATCH, MAX_BODY_BYTES
+
+if t.TYPE_CHECKING:
+    from target_shopimind.target import TargetShopiMind
+
+# Room for the brackets and commas of the array around the items.
+_BODY_ROOM = MAX_BODY_BYTES - 1024
+
+
+class _SchemaCheck(BaseJSONSchemaValidator):
+    """The SDK's schema check, raising a per-record rejection instead of stopping the run."""
+
+    def __init__(self, schema: dict[str, t.Any]) -> None:
+        super().__init__(schema)
+        validator_class = jsonschema.validators.validator_for(schema)
+        self.validator = validator_class(schema, format_checker=jsonschema.FormatChecker(formats=()))
+
+    def validate(self, record: dict[str, t.Any]) -> None:
+        error = next(iter(self.validator.iter_errors(record)), None)
+        if error is not None:
+            where = ".".join(str(p) for p in error.absolute_path) or "record"
+            raise RecordRejected([f"{where}: {error.message} (the stream's schema)"])
+
+
+class ShopiMindSink(Sink):
+    """Buffers one stream's items; a full buffer becomes a batch at once."""
+
+    def __init__(
+        self,
+        target: TargetShopiMind,
+        stream_name: str,
+        schema: dict,
+        key_properties: t.Sequence[str] | None,
+    ) -> None:
+        self.shop = target
+        super().__init__(target, stream_name, schema, key_properties)
+        self.route = target.route(stream_name)
+        self.resource = self.route.resource
+        self.tally = target.report.tally(self.resource.name if self.resource else f"(skipped) {stream_name}")
+        self.mapper = ItemMapper(self.resource, self.key_properties, target.injected) if self.resource else None
+        self._warned_fields = False
+        self._items: list[bytes] = []
+        self._keys: list[str] = []
+        self._positions: dict[str, int] = {}  # upsert key → index in the buffer
+        self._entities: set[str] = set()
+        self._bytes = 0
+        self._deletes: dict[str, tuple[list[bytes], list[str]]] = {}  # path → (ids, entities)
+        self._warned_delete = False
+
+    # --- SDK hooks -------------------------------------------------------------------
+
+    @property
+    def include_sdc_metadata_properties(self) -> bool:
+        """Always on: `_sdc_deleted_at` decides between upsert and delete."""
+        return True
+
+    @property
+    def max_size(self) -> int:
+        """`batch_size_rows`, capped at the resource's API maximum."""
+        limit = self.resource.max_batch if self.resource else 100
+        return max(1, min(self.batch_size_rows or limit, limit))
+
+    @property
+    def is_full(self) -> bool:
+        """Never: full buffers are handed over as soon as they fill (see `process_record`)."""
+        return False
+
+    @property
+    def current_size(self) -> int:
+        """Items and ids waiting in this sink."""
+        return len(self._items) + sum(len(ids) for ids, _ in self._deletes.values())
+
+    def get_validator(self) -> BaseJSONSchemaValidator | None:
+        """Schema check that rejects one record instead of failing the run."""
+        return _SchemaCheck(self.schema) if self.validate_schema else None
+
+    def _validate_and_parse(self, record: dict) -> dict:
+        try:
+            return super()._validate_and_parse(record)
+        except ValueError as exc:  # an unparsable date-time in a date-time field
+            raise RecordRejected([str(exc)]) from exc
+
+    def setup(self) -> None:
+        """Say once, per stream, why it goes nowhere; stop if the user asked for that."""
+        if self.resource is None and not self.route.on_purpose:
+            if self.shop.config.get("on_unknown_stream", "skip") == "fail":
+                msg = f"{self.route.reason} (on_unknown_stream is 'fail'; set it to 'skip' to skip such streams)"
+                raise TargetError(msg)
+            self.logger.warning("Skipping stream '%s': %s", self.stream_name, self.route.reason)
+
+    def process_record(self, record: dict, context: dict) -> None:  # noqa: ARG002
+        """Map and check one record, then buffer it as an upsert or a delete."""
+        if self.resource is None or self.mapper is None:
+            self.tally.skipped += 1
+            return
+        self.tally.received += 1
+        item, dropped = self.mapper.map(record)
+        if dropped and not self._warned_fields:
+            self._warned_fields = True
+            self.logger.warning(
+                "Stream '%s': fields unknown to %s are dropped: %s",
+                self.stream_name,
+                self.resource.name,
+                ", ".join(sorted(dropped)),
+            )
+        if record.get("_sdc_deleted_at") is not None:
+            self._delete(item)
+            return
+        errors = validation.validate(self.resource, item)
+        key = self.mapper.key_of(item)
+        data = b"" if errors else dumps(item)
+        if len(data) > _BODY_ROOM:
+            errors = [f"item is {len(data)} bytes; a ShopiMind request body is capped at {MAX_BODY_BYTES} bytes"]
+        if errors:
+            self.reject(key, errors, item)
+            return
+        entity = self.mapper.key_of(item, self.resource.conflict_fields)
+        if any(entity in entities for _, entities in self._deletes.values()):
+            self._flush_deletes()  # the delete came first: let it go first
+        if key in self._positions:
+            index = self._positions[key]  # a newer version of a buffered item replaces it
+            self._bytes += len(data) - len(self._items[index])
+            self._items[index] = data
+            self.tally.merged += 1
+            return
+        if self._bytes + len(data) > _BODY_ROOM:
+            self._flush_items()
+        self._positions[key] = len(self._items)
+        self._items.append(data)
+        self._keys.append(key)
+        self._entities.add(entity)
+        self._bytes += len(data) + 1
+        if len(self._items) >= self.max_size:
+            self._flush_items()
+
+    def process_batch(self, context: dict) -> None:  # noqa: ARG002
+        """A checkpoint or the end of input: hand over what is buffered."""
+        self._flush_items(after_references=True)
+        self._flush_deletes(after_references=True)
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def reject(self, key: str, errors: list[str], item: t.Any) -> None:
+        """Report a record refused before sending."""
+        assert self.resource is not None
+        reader = self.shop.message_reader
+        self.shop.report.reject(
+            where=reader.position(self.stream_name) if isinstance(reader, PositionedReader) else "",
+            stream=self.stream_name,
+            resource=self.resource.name,
+            key=key,
+            stage="validation",
+            errors=errors,
+            record=item,
+        )
+
+    def _delete(self, item: dict) -> None:
+        assert self.resource is not None
+        assert self.mapper is not None
+        resource = self.resource
+        if self.shop.config.get("on_deleted_record", "ignore") != "delete":
+            self.tally.deletes_ignored += 1
+            return
+        if resource.delete_path is None:
+            self.tally.deletes_ignored += 1
+            if not self._warned_delete:
+                self._warned_delete = True
+                self.logger.warning("%s has no delete endpoint in ShopiMind: deleted records are ignored", resource.name)
+            return
+        missing = [f for f in resource.conflict_fields if item.get(f) in (None, "")]
+        if missing:
+            key = self.mapper.key_of(item, resource.conflict_fields)
+            self.reject(key, [f"{name}: is required to delete" for name in missing], item)
+            return
+        entity = self.mapper.key_of(item, resource.conflict_fields)
+        if entity in self._entities:
+            self._flush_items()  # the upsert came first: let it go first
+        path = resource.delete_path.format(**{p: item[p] for p in resource.delete_parents})
+        ids, entities = self._deletes.setdefault(path, ([], []))
+        if entity in entities:
+            return
+        ids.append(json.dumps(item[resource.delete_id_field]).encode())
+        entities.append(entity)
+        if len(ids) >= DELETE_BATCH:
+            self._submit_delete(path, after_references=False)
+
+    def _flush_items(self, *, after_references: bool = False) -> None:
+        if not self._items:
+            return
+        assert self.resource is not None
+        batch = Batch(
+            resource=self.resource,
+            stream=self.stream_name,
+            path=self.resource.path,
+            items=self._items,
+            keys=self._keys,
+            conflicts=self._entities,
+            after_references=after_references,
+        )
+        self.shop.delivery.submit(batch)  # before clearing: an interrupted hand-over resends, never loses
+        self._items, self._keys, self._positions, self._entities, self._bytes = [], [], {}, set(), 0
+
+    def _flush_deletes(self, *, after_references: bool = False) -> None:
+        for path in list(self._deletes):
+            self._submit_delete(path, after_references=after_references)
+
+    def _submit_delete(self, path: str, *, after_references: bool) -> None:
+        assert self.resource is not None
+        ids, entities = self._deletes[path]
+        batch = Batch(
+            resource=self.resource,
+            stream=self.stream_name,
+            path=path,
+            items=ids,
+            keys=entities,
+            conflicts=set(entities),
+            delete=True,
+            after_references=after_references,
+        )
+        self.shop.delivery.submit(batch)
+        del self._deletes[path]

@@ -1,0 +1,278 @@
+"""TargetShopiMind: settings, routing and the STATE contract; the work is in the modules."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import typing as t
+
+from singer_sdk import Target
+from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError, MissingKeyPropertiesError
+
+from target_shopimind import routing
+from target_shopimind.client import ApiClient, RateLimiter, check_base_url
+from target_shopimind.delivery import Delivery, Sender
+from target_shopimind.errors import RecordRejected, TargetError
+from target_shopimind.mapping import Injected
+from target_shopimind.reader import PositionedReader
+from target_shopimind.report import Report
+from target_shopimind.resources import RESOURCES, dependency_rank
+from target_shopimind.sinks import ShopiMindSink
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable
+    from pathlib import PurePath
+
+    from singer_sdk.sinks import Sink
+
+_RESOURCE_LIST = ", ".join(r.name for r in RESOURCES)
+_RANK = dependency_rank()
+
+
+class TargetShopiMind(Target):
+    """Loads Singer streams into ShopiMind with bulk upserts."""
+
+    name = "target-shopimind"
+    default_sink_class = ShopiMindSink
+    message_reader_class = PositionedReader
+
+    config_jsonschema = th.PropertiesList(
+        th.Property(
+            "api_key",
+            th.StringType,
+            secret=True,
+            description="ShopiMind API key, sent as `spm-api-key`. Required unless `dry_run`.",
+        ),
+        th.Property(
+            "base_url",
+            th.StringType,
+            default="https://core.shopimind.com",
+            description="API root; requests go to `{base_url}/v1/...`. `http://` only for loopback hosts.",
+        ),
+        th.Property(
+            "stream_resource_map",
+            th.ObjectType(additional_properties=th.CustomType({"type": ["string", "null"]})),
+            default={},
+            description=(
+                "Stream name → resource name; wins over the default routing. `null` drops a stream on purpose. "
+                f"Resources: {_RESOURCE_LIST}."
+            ),
+        ),
+        th.Property(
+            "on_unknown_stream",
+            th.StringType,
+            default="skip",
+            allowed_values=["skip", "fail"],
+            description="A stream that routes to no resource: `skip` (one warning) or `fail` (stop the run).",
+        ),
+        th.Property(
+            "on_deleted_record",
+            th.StringType,
+            default="ignore",
+            allowed_values=["ignore", "delete"],
+            description="Records with `_sdc_deleted_at`: `ignore` counts them, `delete` sends them to bulk-delete.",
+        ),
+        th.Property("default_lang", th.StringType, description="ISO 639-1 `lang` for items that have none."),
+        th.Property(
+            "default_currency", th.StringType, description="ISO 4217 `currency` for items that have none."
+        ),
+        th.Property("shop_id", th.StringType, description="Added to every item that accepts it."),
+        th.Property("id_data_source", th.IntegerType, description="Added to every item that accepts it."),
+        th.Property("source_label", th.StringType, description="Added to every item that accepts it."),
+        th.Property(
+            "max_requests_per_minute",
+            th.IntegerType,
+            default=600,
+            description="Cap for all requests of the process (ShopiMind allows 600/min per key).",
+        ),
+        th.Property(
+            "max_concurrent_requests",
+            th.IntegerType,
+            default=4,
+            description="Requests in flight at once, all resources together.",
+        ),
+        th.Property("request_timeout", th.NumberType, default=30, description="Seconds per request."),
+        th.Property(
+            "max_retries",
+            th.IntegerType,
+            default=5,
+            description="Retries per request for 408/429/5xx and network errors.",
+        ),
+        th.Property(
+            "checkpoint_interval_seconds",
+            th.NumberType,
+            default=60,
+            description="Longest time between two checkpoints (flush, then STATE) while records keep arriving.",
+        ),
+        th.Property(
+            "dry_run",
+            th.BooleanType,
+            default=False,
+            description="Route, map, validate and batch everything but send nothing.",
+        ),
+        th.Property(
+            "rejected_records_path",
+            th.StringType,
+            description="JSONL file every rejected record is appended to.",
+        ),
+        th.Property(
+            "max_rejected_records",
+            th.IntegerType,
+            description="Fail the run once more records than this have been rejected.",
+        ),
+    ).to_dict()
+
+    def __init__(
+        self,
+        *,
+        config: dict | PurePath | str | list[PurePath | str] | None = None,
+        parse_env_config: bool = False,
+        validate_config: bool = True,
+        setup_mapper: bool = True,
+        message_reader: PositionedReader | None = None,
+    ) -> None:
+        super().__init__(
+            config=config,
+            parse_env_config=parse_env_config,
+            validate_config=validate_config,
+            setup_mapper=setup_mapper,
+            message_reader=message_reader,
+        )
+        if validate_config:
+            self._check_settings()
+        cfg = self.config
+        self._MAX_RECORD_AGE_IN_MINUTES = float(cfg.get("checkpoint_interval_seconds", 60)) / 60
+        self.injected = Injected.from_config(cfg)
+        self.report = Report(
+            rejects_path=cfg.get("rejected_records_path"),
+            max_rejected=cfg.get("max_rejected_records"),
+            dry_run=bool(cfg.get("dry_run")),
+        )
+        client = None
+        if not cfg.get("dry_run"):
+            client = ApiClient(
+                base_url=cfg.get("base_url", "https://core.shopimind.com"),
+                api_key=cfg.get("api_key") or "",
+                limiter=RateLimiter(int(cfg.get("max_requests_per_minute", 600))),
+                attempts=self.report,
+                timeout=float(cfg.get("request_timeout", 30)),
+                max_retries=int(cfg.get("max_retries", 5)),
+            )
+        self.delivery = Delivery(Sender(client, self.report), workers=int(cfg.get("max_concurrent_requests", 4)))
+        self._routes: dict[str, routing.Route] = {}
+        self._state_written = False
+        if isinstance(self.message_reader, PositionedReader):
+            self.message_reader.before_abort = self._keep_what_came_before
+
+    def _check_settings(self) -> None:
+        cfg = self.config
+        errors = routing.check_resource_map(cfg.get("stream_resource_map") or {})
+        if not cfg.get("dry_run") and not cfg.get("api_key"):
+            errors.append("api_key is required (set TARGET_SHOPIMIND_API_KEY), unless dry_run is true")
+        problem = check_base_url(cfg.get("base_url", "https://core.shopimind.com"))
+        if problem:
+            errors.append(problem)
+        for name in ("max_requests_per_minute", "max_concurrent_requests"):
+            if int(cfg.get(name, 1)) < 1:
+                errors.append(f"{name} must be at least 1")
+        if errors:
+            raise ConfigValidationError("Config validation failed", errors=errors)
+
+    def route(self, stream: str) -> routing.Route:
+        """Where a stream (after stream maps) goes."""
+        if stream not in self._routes:
+            self._routes[stream] = routing.route(stream, self.config.get("stream_resource_map") or {})
+        return self._routes[stream]
+
+    # --- records the SDK refuses before our sink sees them ----------------------------
+
+    def _process_record_message(self, message_dict: dict) -> None:
+        try:
+            super()._process_record_message(message_dict)
+        except RecordRejected as exc:
+            self._reject_unread(message_dict, exc.errors)
+        except MissingKeyPropertiesError:
+            stream = message_dict.get("stream", "")
+            sink = self._sink_of(stream)
+            record = message_dict.get("record") or {}
+            missing = [k for k in (sink.key_properties if sink else ()) if k not in record]
+            self._reject_unread(message_dict, [f"{k}: the stream's key property is missing" for k in missing])
+
+    def _sink_of(self, stream: str) -> ShopiMindSink | None:
+        maps = self.mapper.stream_maps.get(stream) or []
+        sink = self._sinks_active.get(maps[0].stream_alias if maps else stream)
+        return sink if isinstance(sink, ShopiMindSink) else None
+
+    def _reject_unread(self, message_dict: dict, errors: list[str]) -> None:
+        stream = message_dict.get("stream", "")
+        sink = self._sink_of(stream)
+        if sink is None or sink.mapper is None:
+            if sink is not None:
+                sink.tally.skipped += 1
+            return
+        record = message_dict.get("record") or {}
+        sink.tally.received += 1
+        try:
+            item = sink.mapper.map(record)[0]
+        except Exception:  # noqa: BLE001 - the item is only shown in the report
+            item = record
+        sink.reject(sink.mapper.key_of(item), errors, item)
+
+    # --- checkpoints -----------------------------------------------------------------
+
+    def _drain_all(self, sink_list: Iterable[Sink], parallelism: int) -> None:  # noqa: ARG002
+        """Hand buffers over in reference order; delivery keeps that order on the wire."""
+        ordered = sorted(sink_list, key=lambda s: _RANK.get(getattr(s.resource, "name", ""), 0))
+        for sink in ordered:
+            self.drain_one(sink)
+
+    def _write_state_message(self, state: dict) -> None:
+        """STATE only once everything before it is accepted or reported."""
+        self.delivery.wait_idle()
+        value = {k: v for k, v in state.items() if k != "target_shopimind"} if isinstance(state, dict) else {}
+        value["target_shopimind"] = self.report.state_value()
+        super()._write_state_message(value)
+        self._state_written = True
+
+    def process_endofpipe(self) -> None:
+        """Flush, emit the final STATE (a report-only one when the tap sent none), summarize."""
+        super().process_endofpipe()
+        if not self._state_written:
+            self._write_state_message({})
+        self.delivery.close()
+        self.report.log_summary()
+        self.report.close()
+
+    def _keep_what_came_before(self) -> None:
+        """Bad input: settle every record read before it, emit its STATE, then stop."""
+        self.drain_all()
+
+    @classmethod
+    def invoke(  # type: ignore[override]
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: t.Any = None,
+        file_input: t.IO[str] | None = None,
+    ) -> None:
+        """Run; a `TargetError` ends with its one-line message and exit status 1."""
+        try:
+            super().invoke(about=about, about_format=about_format, config=config, file_input=file_input)
+        except TargetError as exc:
+            logging.getLogger(cls.name).error("target-shopimind stopped: %s", exc)  # noqa: TRY400
+            for target in _RUNNING:
+                target.report.log_summary()
+            sys.exit(1)
+
+    def listen(self, file_input: t.IO[str] | None = None) -> None:  # type: ignore[misc]
+        """Read the input; remembered so a failure can still print the summary."""
+        _RUNNING.append(self)
+        super().listen(file_input)
+
+
+_RUNNING: list[TargetShopiMind] = []
+
+if __name__ == "__main__":
+    TargetShopiMind.cli()

@@ -1,0 +1,122 @@
+"""Local checks of an item against its resource's rules.
+
+The target runs them before sending (an invalid item never spends quota) and the
+sandbox runs the same ones per item, so both agree on what ShopiMind refuses.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import typing as t
+
+from target_shopimind import resources as R
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable
+
+ISO_DATETIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?$",
+)
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+_PATTERN_HINTS = {
+    R.LANG: "must be an ISO 639-1 code such as 'fr'",
+    R.CURRENCY: "must be an ISO 4217 code such as 'EUR'",
+    R.COUNTRY: "must be an ISO 3166-1 alpha-2 code such as 'FR'",
+}
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _valid_date(value: object) -> bool:
+    if not isinstance(value, str) or not ISO_DATE.match(value):
+        return False
+    try:
+        datetime.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _type_error(field: R.Field, value: object) -> str | None:  # noqa: PLR0911
+    kind = field.kind
+    if kind in {R.STR, R.LANG, R.CURRENCY, R.COUNTRY}:
+        return None if isinstance(value, str) else "must be a string"
+    if kind == R.ID:
+        return None if _is_int(value) or (isinstance(value, str) and value) else "must be an id (integer or string)"
+    if kind == R.INT:
+        return None if _is_int(value) else "must be an integer"
+    if kind == R.MONEY:
+        return None if _is_number(value) else "must be a number"
+    if kind == R.BOOL:
+        return None if isinstance(value, bool) else "must be a boolean"
+    if kind == R.DATETIME:
+        ok = isinstance(value, str) and ISO_DATETIME.match(value)
+        return None if ok else "must be an ISO 8601 date-time such as '2026-05-07T08:00:00.000Z'"
+    if kind == R.DATE:
+        return None if _valid_date(value) else "must be a date as YYYY-MM-DD"
+    if kind == R.STR_LIST:
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        return None if ok else "must be an array of strings"
+    if kind == R.ID_LIST:
+        ok = isinstance(value, list) and all(_is_int(v) or isinstance(v, str) for v in value)
+        return None if ok else "must be an array of ids"
+    if kind == R.OBJECT:
+        return None if isinstance(value, dict) else "must be an object"
+    if kind == R.OBJECT_LIST:
+        return None if isinstance(value, list) else "must be an array"
+    return None
+
+
+def _rule_error(field: R.Field, value: object) -> str | None:  # noqa: PLR0911
+    if field.enum is not None and value not in field.enum:
+        return f"must be one of {', '.join(map(str, field.enum))}"
+    if isinstance(value, str):
+        if field.max_length is not None and len(value) > field.max_length:
+            return f"must be at most {field.max_length} characters (got {len(value)})"
+        if field.https and not value.lower().startswith("https://"):
+            return "must be an https:// URL"
+        regex = field.regex
+        if regex is not None and not regex.match(value):
+            if field.name == "email":
+                return "not a valid e-mail address"
+            return _PATTERN_HINTS.get(field.kind, f"must match {field.pattern}")
+    return None
+
+
+def check_fields(fields: Iterable[R.Field], item: dict, prefix: str = "") -> list[str]:
+    """Errors as `field: message` strings; nested fields are dotted (`products.0.quantity`)."""
+    errors: list[str] = []
+    for field in fields:
+        name = prefix + field.name
+        value = item.get(field.name)
+        if value is None:
+            if field.required:
+                errors.append(f"{name}: is required")
+            elif field.name in item and not field.nullable:
+                errors.append(f"{name}: must not be null")
+            continue
+        problem = _type_error(field, value) or _rule_error(field, value)
+        if problem:
+            errors.append(f"{name}: {problem}")
+        elif field.kind == R.OBJECT:
+            errors.extend(check_fields(field.fields, value, f"{name}."))
+        elif field.kind == R.OBJECT_LIST:
+            for i, member in enumerate(value):
+                if isinstance(member, dict):
+                    errors.extend(check_fields(field.fields, member, f"{name}.{i}."))
+                else:
+                    errors.append(f"{name}.{i}: must be an object")
+    return errors
+
+
+def validate(resource: R.Resource, item: dict) -> list[str]:
+    """Every rule the item breaks; empty when ShopiMind is expected to accept it."""
+    return check_fields(resource.fields, item)
