@@ -11,6 +11,7 @@ import email.utils
 import ipaddress
 import json
 import logging
+import math
 import threading
 import time
 import typing as t
@@ -92,9 +93,11 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -269,7 +272,9 @@ def match_rejections(
         position: int | None = None
         errors: list[str] = []
         if isinstance(entry, dict):
-            for name in _ERROR_KEYS:
+            if "property" in entry:  # the entry is itself a class-validator error
+                errors = error_strings({k: entry[k] for k in ("property", "constraints", "children") if k in entry})
+            for name in () if errors else _ERROR_KEYS:
                 if name in entry:
                     errors = error_strings(entry[name])
                     break

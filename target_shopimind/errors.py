@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchemaException
+
 
 class TargetError(Exception):
     """A failure the user fixes (config, key, quota, data); exit status 1."""
@@ -15,6 +17,14 @@ class InputError(TargetError):
         super().__init__(f"bad input at {where}: {problem}")
         self.line = line
         self.stream = stream
+
+
+class RecordBeforeSchema(InputError, RecordsWithoutSchemaException):
+    """A RECORD whose stream has had no SCHEMA (the SDK's own error, with a position)."""
+
+
+class KeyPropertyMissing(InputError, MissingKeyPropertiesError):
+    """A record of a skipped stream without its key property (the SDK's own error)."""
 
 
 class RecordRejected(Exception):  # noqa: N818 - a verdict, not a failure

@@ -85,7 +85,7 @@ def to_money(value: object) -> object:
     if isinstance(value, decimal.Decimal):
         return float(value.quantize(_CENT, rounding=decimal.ROUND_HALF_UP)) if value.is_finite() else value
     if isinstance(value, float):
-        return round(value, 2)
+        return float(decimal.Decimal(repr(value)).quantize(_CENT, rounding=decimal.ROUND_HALF_UP))
     return value
 
 
@@ -172,14 +172,32 @@ def parse_nested(value: object) -> object:
                 return json.loads(text, parse_float=decimal.Decimal)
             except ValueError:
                 if text.startswith("{") and text.endswith("}"):  # PostgreSQL array literal
-                    inner = text[1:-1]
-                    return [part.strip().strip('"') for part in inner.split(",")] if inner else []
+                    return _pg_array(text[1:-1])
     return value
+
+
+_PG_ITEM = re.compile(r'\s*("(?:[^"\\]|\\.)*"|[^,]*)\s*(?:,|$)')
+
+
+def _pg_array(inner: str) -> list[object]:
+    """Members of a one-dimensional PostgreSQL array literal; NULL members are left out."""
+    members: list[object] = []
+    for match in _PG_ITEM.finditer(inner):
+        raw = match.group(1)
+        if match.start() == len(inner) and not raw:
+            break
+        if raw.startswith('"'):
+            members.append(re.sub(r"\\(.)", r"\1", raw[1:-1]))
+        elif raw.strip() and raw.strip().upper() != "NULL":
+            members.append(raw.strip())
+    return members
 
 
 def _to_list(convert: Callable[[object], object]) -> Callable[[object], object]:
     def coerce(value: object) -> object:
         value = parse_nested(value)
+        if isinstance(value, dict) and not value:  # "{}": an empty PostgreSQL array
+            value = []
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
         elif isinstance(value, (int, decimal.Decimal)):
@@ -306,7 +324,7 @@ class ItemMapper:
     def _order_customer(record: dict) -> dict | None:
         customer = {
             "customer_id": record.get("customer_id"),
-            "email": record.get("customer_email", record.get("email")),
+            "email": record["customer_email"] if record.get("customer_email") is not None else record.get("email"),
             "created_at": record.get("customer_created_at"),
         }
         if all(v is None for v in customer.values()):

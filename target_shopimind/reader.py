@@ -13,7 +13,7 @@ from singer_sdk.io_base import SingerReader
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 from singer_sdk.singerlib.json import deserialize_json
 
-from target_shopimind.errors import InputError
+from target_shopimind.errors import InputError, RecordBeforeSchema
 
 _STREAM = re.compile(rb'"stream"\s*:\s*"([^"\\]{1,200})"')
 
@@ -64,11 +64,11 @@ class PositionedReader(SingerReader):
                 try:
                     callback(message)
                 except RecordsWithoutSchemaException:
-                    raise InputError(self.line, "RECORD before its SCHEMA", message.get("stream")) from None
+                    raise RecordBeforeSchema(self.line, "RECORD before its SCHEMA", message.get("stream")) from None
                 except InvalidInputLine as exc:
                     raise InputError(self.line, str(exc).split(":")[0], message.get("stream")) from None
                 stats[kind] += 1
-        except InputError:
+        except InputError:  # includes errors raised by the target for this line
             if self.before_abort is not None:
                 self.before_abort()
             raise

@@ -50,4 +50,6 @@ def route(stream: str, mapping: dict[str, str | None] | None = None) -> Route:
             )
     if name in READ_ONLY:
         return Route(stream, None, f"stream '{stream}' routes to '{name}': {READ_ONLY[name]}")
+    if name not in BY_NAME:
+        return Route(stream, None, f"stream_resource_map names unknown resource '{name}'")
     return Route(stream, BY_NAME[name])

@@ -270,6 +270,12 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
     sandbox: Sandbox
 
+    def handle_error(self, request: t.Any, client_address: t.Any) -> None:
+        """Keep quiet when a client hangs up (timeouts, drops): that is a normal event here."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
 
 class _IPv6Server(_Server):
     address_family = socket.AF_INET6
@@ -354,7 +360,7 @@ class Sandbox:
         self.port = server.server_address[1]
         self._thread = threading.Thread(
             target=server.serve_forever,
-            kwargs={"poll_interval": 0.1},
+            kwargs={"poll_interval": 0.05},
             name="shopimind-sandbox",
             daemon=True,
         )

@@ -13,7 +13,7 @@ from singer_sdk.exceptions import ConfigValidationError, MissingKeyPropertiesErr
 from target_shopimind import routing
 from target_shopimind.client import ApiClient, RateLimiter, check_base_url
 from target_shopimind.delivery import Delivery, Sender
-from target_shopimind.errors import RecordRejected, TargetError
+from target_shopimind.errors import KeyPropertyMissing, RecordRejected, TargetError
 from target_shopimind.mapping import Injected
 from target_shopimind.reader import PositionedReader
 from target_shopimind.report import Report
@@ -197,6 +197,11 @@ class TargetShopiMind(Target):
             sink = self._sink_of(stream)
             record = message_dict.get("record") or {}
             missing = [k for k in (sink.key_properties if sink else ()) if k not in record]
+            if sink is None or sink.resource is None:
+                reader = self.message_reader
+                line = reader.line if isinstance(reader, PositionedReader) else 0
+                problem = f"record without its key property {', '.join(missing) or '(unknown)'}"
+                raise KeyPropertyMissing(line, problem, stream) from None
             self._reject_unread(message_dict, [f"{k}: the stream's key property is missing" for k in missing])
 
     def _sink_of(self, stream: str) -> ShopiMindSink | None:

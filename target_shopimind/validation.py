@@ -11,6 +11,7 @@ import re
 import typing as t
 
 from target_shopimind import resources as R
+from target_shopimind.mapping import parse_datetime
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -58,7 +59,7 @@ def _type_error(field: R.Field, value: object) -> str | None:  # noqa: PLR0911
     if kind == R.BOOL:
         return None if isinstance(value, bool) else "must be a boolean"
     if kind == R.DATETIME:
-        ok = isinstance(value, str) and ISO_DATETIME.match(value)
+        ok = isinstance(value, str) and ISO_DATETIME.match(value) and parse_datetime(value) is not None
         return None if ok else "must be an ISO 8601 date-time such as '2026-05-07T08:00:00.000Z'"
     if kind == R.DATE:
         return None if _valid_date(value) else "must be a date as YYYY-MM-DD"
