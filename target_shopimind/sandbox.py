@@ -947,6 +947,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--host {args.host} is not a loopback address; the sandbox only listens on 127.0.0.1, ::1")
     if not API_KEY_PATTERN.match(args.api_key):
         sys.stderr.write("warning: --api-key does not match ShopiMind's key pattern ^[a-zA-Z0-9-]{20,64}$\n")
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: types.FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         sandbox = Sandbox(
             args.host,
@@ -971,13 +978,6 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         sys.stderr.write(f"shopimind-sandbox: {exc}\n")
         return 1
-    stop = threading.Event()
-
-    def on_signal(_signum: int, _frame: types.FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     sys.stdout.write(f"shopimind-sandbox listening on {sandbox.url} (api key: {sandbox.api_key})\n")
     sys.stdout.flush()
     while not stop.wait(0.5):

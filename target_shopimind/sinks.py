@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import decimal
 import json
 import typing as t
 
 import jsonschema
 from singer_sdk.sinks import Sink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
+from singer_sdk.typing import DEFAULT_JSONSCHEMA_VALIDATOR
 
 from target_shopimind import validation
 from target_shopimind.delivery import Batch
@@ -23,15 +25,62 @@ if t.TYPE_CHECKING:
 _BODY_ROOM = MAX_BODY_BYTES - 1024
 
 
+_PLAIN_KEYWORDS = frozenset({"type", "format", "description", "title", "default", "examples", "$comment"})
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float, decimal.Decimal),
+    "boolean": (bool,),
+    "null": (type(None),),
+    "object": (dict,),
+    "array": (list,),
+}
+
+
+def _plain_types(schema: dict[str, t.Any]) -> dict[str, tuple[type, ...]] | None:
+    """Allowed Python types per property when the schema only declares types, else None."""
+    if schema.get("additionalProperties") is False or set(schema) - {"type", "properties", "required", "$schema"}:
+        return None
+    plain: dict[str, tuple[type, ...]] = {}
+    for name, prop in schema.get("properties", {}).items():
+        if not isinstance(prop, dict) or set(prop) - _PLAIN_KEYWORDS:
+            return None
+        declared = prop.get("type")
+        kinds = [declared] if isinstance(declared, str) else declared
+        if kinds is None:
+            continue  # anything goes
+        if not all(k in _JSON_TYPES for k in kinds):
+            return None
+        plain[name] = tuple(c for k in kinds for c in _JSON_TYPES[k])
+    return plain
+
+
 class _SchemaCheck(BaseJSONSchemaValidator):
-    """The SDK's schema check, raising a per-record rejection instead of stopping the run."""
+    """The SDK's schema check, rejecting one record instead of stopping the run.
+
+    Flat, type-only schemas (what database taps send) are checked with isinstance;
+    anything else, and any doubt, goes to the full JSON Schema validator.
+    """
 
     def __init__(self, schema: dict[str, t.Any]) -> None:
         super().__init__(schema)
-        validator_class = jsonschema.validators.validator_for(schema)
-        self.validator = validator_class(schema, format_checker=jsonschema.FormatChecker(formats=()))
+        self.validator = DEFAULT_JSONSCHEMA_VALIDATOR(schema, format_checker=jsonschema.FormatChecker(formats=()))
+        self.plain = _plain_types(schema)
+        self.required = tuple(schema.get("required", ()))
+
+    def _plainly_valid(self, record: dict[str, t.Any]) -> bool:
+        plain = self.plain
+        if plain is None or any(name not in record for name in self.required):
+            return False
+        for name, value in record.items():
+            allowed = plain.get(name)
+            if allowed is not None and (not isinstance(value, allowed) or (value is True or value is False) and bool not in allowed):
+                return False
+        return True
 
     def validate(self, record: dict[str, t.Any]) -> None:
+        if self._plainly_valid(record):
+            return
         error = next(iter(self.validator.iter_errors(record)), None)
         if error is not None:
             where = ".".join(str(p) for p in error.absolute_path) or "record"

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime
-import glob
+import datetime as dt
 import json
 import os
+import pwd
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
 import typing as t
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -38,47 +39,57 @@ def free_port() -> int:
 
 # -- PostgreSQL ---------------------------------------------------------------------------
 
+# postgresql://user:password@host:port of a server to use instead of starting one (CI service).
+EXTERNAL_PG_ENV = "SHOPIMIND_E2E_POSTGRES"
 
-def postgres_bindir() -> Path:
-    """Where initdb/pg_ctl/psql live: $PG_BINDIR, pg_config --bindir, or the newest Debian cluster."""
+
+def postgres_bindir(*, server: bool = True) -> Path:
+    """Where initdb/pg_ctl/psql live: $PG_BINDIR, `pg_config --bindir`, or the newest Debian cluster."""
     candidates: list[str] = []
     if os.environ.get("PG_BINDIR"):
         candidates.append(os.environ["PG_BINDIR"])
     if shutil.which("pg_config"):
         with contextlib.suppress(subprocess.CalledProcessError):
-            candidates.append(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip())
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name), reverse=True)
+            done = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True)
+            candidates.append(done.stdout.strip())
+    debian = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+        reverse=True,
+    )
+    candidates += [str(p) for p in debian]
+    needed = ("initdb", "pg_ctl", "psql") if server else ("psql",)
     for candidate in candidates:
-        if (Path(candidate) / "initdb").exists() and (Path(candidate) / "pg_ctl").exists():
+        if all((Path(candidate) / tool).exists() for tool in needed):
             return Path(candidate)
+    if not server and shutil.which("psql"):
+        return Path(str(shutil.which("psql"))).parent
     pytest.fail(
-        "PostgreSQL server binaries (initdb, pg_ctl) not found: install them "
+        f"PostgreSQL binaries ({', '.join(needed)}) not found: install them "
         "(`apt-get install -y postgresql postgresql-15-wal2json`, which .ci/run does) or set PG_BINDIR",
     )
 
 
 @dataclasses.dataclass
 class PgCluster:
-    """A PostgreSQL cluster in a temp dir, listening on 127.0.0.1:port, trust auth."""
+    """A PostgreSQL server: our own cluster in a temp dir (trust auth), or an external one."""
 
     bindir: Path
-    root: Path
     port: int
-    os_user: str | None  # run server commands as this OS user (None: as ourselves)
+    host: str = "127.0.0.1"
     user: str = "postgres"
-
-    @property
-    def datadir(self) -> Path:
-        return self.root / "data"
+    password: str = ""
+    root: Path | None = None  # data lives in root/data when we own the cluster
+    os_user: str | None = None  # run server commands as this OS user (None: as ourselves)
 
     def _as_owner(self, argv: Sequence[str]) -> list[str]:
         return ["runuser", "-u", self.os_user, "--", *argv] if self.os_user else list(argv)
 
     def start(self) -> None:
-        initdb = self._as_owner(
-            [str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", self.user, "--auth=trust", "-E", "UTF8", "--no-locale"],
-        )
-        _run(initdb, "initdb")
+        assert self.root is not None
+        datadir = self.root / "data"
+        initdb = [str(self.bindir / "initdb"), "-D", str(datadir), "-U", self.user, "--auth=trust", "-E", "UTF8"]
+        _run(self._as_owner([*initdb, "--no-locale"]), "initdb")
         settings = {
             "listen_addresses": "'127.0.0.1'",
             "port": str(self.port),
@@ -92,33 +103,43 @@ class PgCluster:
             "shared_buffers": "32MB",
             "timezone": "'UTC'",
         }
-        with (self.datadir / "postgresql.conf").open("a") as conf:
+        with (datadir / "postgresql.conf").open("a") as conf:
             conf.write("\n# target-shopimind e2e\n")
             conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
         log = self.root / "postgres.log"
-        _run(self._as_owner([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-l", str(log), "-w", "-t", "60", "start"]), "pg_ctl start", log)
-        # Some builds only load the output plugins listed here (seen on 15.20); older ones lack the setting.
-        if self.psql("SELECT count(*) FROM pg_settings WHERE name = 'output_plugin_libraries'").strip() == "1":
+        pg_ctl = [str(self.bindir / "pg_ctl"), "-D", str(datadir), "-l", str(log), "-w", "-t", "60", "start"]
+        _run(self._as_owner(pg_ctl), "pg_ctl start", log)
+        self.allow_wal2json()
+
+    def allow_wal2json(self) -> None:
+        """Some builds only load the output plugins listed here (seen on 15.20); others lack the setting."""
+        known = "SELECT count(*) FROM pg_settings WHERE name = 'output_plugin_libraries'"
+        if self.psql(known).strip() == "1":
             self.psql("ALTER SYSTEM SET output_plugin_libraries = 'pgoutput', 'test_decoding', 'wal2json'")
             self.psql("SELECT pg_reload_conf()")
 
     def stop(self) -> None:
-        subprocess.run(
-            self._as_owner([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "-w", "stop"]),
-            capture_output=True,
-            check=False,
-        )
+        if self.root is None:
+            return
+        pg_ctl = [str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-m", "immediate", "-w", "stop"]
+        subprocess.run(self._as_owner(pg_ctl), capture_output=True, check=False)
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         """Run SQL (ON_ERROR_STOP) and return the unaligned, tuples-only output."""
-        argv = [
-            str(self.bindir / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-            "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d", database,
-        ]
-        done = subprocess.run(argv, input=sql, capture_output=True, text=True, check=False, timeout=120)
+        argv = [str(self.bindir / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"]
+        argv += ["-h", self.host, "-p", str(self.port), "-U", self.user, "-d", database]
+        env = {**os.environ, "PGPASSWORD": self.password, "PGCONNECT_TIMEOUT": "10"}
+        done = subprocess.run(argv, input=sql, capture_output=True, text=True, check=False, timeout=120, env=env)
         if done.returncode != 0:
-            raise AssertionError(f"psql failed ({done.returncode}):\n{done.stderr}\nSQL:\n{sql[:2000]}")
+            msg = f"psql failed ({done.returncode}):\n{done.stderr}\nSQL:\n{sql[:2000]}"
+            raise AssertionError(msg)
         return done.stdout
+
+    def recreate_database(self, name: str) -> None:
+        """A fresh, empty database (an external server may keep one from an earlier run)."""
+        self.psql(f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '{name}'")
+        self.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        self.psql(f"CREATE DATABASE {name}")
 
 
 def _run(argv: Sequence[str], what: str, log: Path | None = None) -> None:
@@ -128,24 +149,39 @@ def _run(argv: Sequence[str], what: str, log: Path | None = None) -> None:
         pytest.fail(f"{what} failed ({done.returncode}): {' '.join(argv)}\n{done.stdout}\n{done.stderr}\n{extra}")
 
 
+def _external_cluster(url: str) -> PgCluster:
+    parts = urllib.parse.urlsplit(url)
+    cluster = PgCluster(
+        bindir=postgres_bindir(server=False),
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 5432,
+        user=urllib.parse.unquote(parts.username or "postgres"),
+        password=urllib.parse.unquote(parts.password or ""),
+    )
+    cluster.allow_wal2json()
+    return cluster
+
+
 @contextlib.contextmanager
 def pg_cluster() -> Iterator[PgCluster]:
+    """$SHOPIMIND_E2E_POSTGRES when set, else a new cluster on a free loopback port in a temp dir."""
+    if os.environ.get(EXTERNAL_PG_ENV):
+        yield _external_cluster(os.environ[EXTERNAL_PG_ENV])
+        return
     bindir = postgres_bindir()
-    os_user = None
+    os_user, owner = None, None
     if os.geteuid() == 0:  # initdb refuses to run as root: run the cluster as `postgres`
         if shutil.which("runuser") is None:
             pytest.fail("running as root needs `runuser` (util-linux) to start PostgreSQL as the postgres user")
         try:
-            import pwd
-
             owner = pwd.getpwnam("postgres")
         except KeyError:
             pytest.fail("running as root needs the `postgres` OS user (created by Debian's postgresql package)")
         os_user = "postgres"
     root = Path(tempfile.mkdtemp(prefix="shopimind-e2e-pg-"))
-    if os_user:
+    if owner is not None:
         os.chown(root, owner.pw_uid, owner.pw_gid)
-    cluster = PgCluster(bindir=bindir, root=root, port=free_port(), os_user=os_user)
+    cluster = PgCluster(bindir=bindir, port=free_port(), root=root, os_user=os_user)
     try:
         cluster.start()
         yield cluster
@@ -164,7 +200,7 @@ def sql_literal(value: object) -> str:
         return repr(value)
     if isinstance(value, (list, tuple)):
         return "ARRAY[" + ", ".join(sql_literal(v) for v in value) + "]"
-    if isinstance(value, (datetime.date, datetime.datetime)):
+    if isinstance(value, (dt.date, dt.datetime)):
         return f"'{value.isoformat()}'"
     text = str(value).replace("'", "''")
     return f"'{text}'"
@@ -201,15 +237,25 @@ class Meltano:
     env: dict[str, str]
     project: Path = REPO
 
-    def __call__(self, *args: str, check: bool = True, timeout: float = 600, extra_env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def __call__(
+        self, *args: str, check: bool = True, timeout: float = 600, extra_env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         env = {**self.env, **(extra_env or {})}
         started = time.monotonic()
         done = subprocess.run(
-            [str(self.binary), *args], cwd=self.project, env=env, capture_output=True, text=True, check=False, timeout=timeout,
+            [str(self.binary), *args],
+            cwd=self.project,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
         )
         done.elapsed = time.monotonic() - started  # type: ignore[attr-defined]
         if check and done.returncode != 0:
-            raise AssertionError(f"meltano {' '.join(args)} exited {done.returncode}\n--- output (tail) ---\n{(done.stdout + done.stderr)[-6000:]}")
+            raise AssertionError(
+                f"meltano {' '.join(args)} exited {done.returncode}\n--- output (tail) ---\n{(done.stdout + done.stderr)[-6000:]}"
+            )
         return done
 
     def state(self, state_id: str) -> dict:
@@ -242,3 +288,22 @@ def log_events(output: str, plugin: str) -> list[str]:
             if isinstance(entry, dict) and entry.get("name") == plugin:
                 events.append(str(entry.get("event", "")))
     return events
+
+
+def target_env(sandbox_url: str, rejects: Path) -> dict[str, str]:
+    return {
+        "TARGET_SHOPIMIND_BASE_URL": sandbox_url,
+        "TARGET_SHOPIMIND_API_KEY": SANDBOX_KEY,
+        "TARGET_SHOPIMIND_REJECTED_RECORDS_PATH": str(rejects),
+    }
+
+
+def tap_env(pg: PgCluster, database: str, prefix: str = "TAP_POSTGRES") -> dict[str, str]:
+    return {
+        f"{prefix}_HOST": pg.host,
+        f"{prefix}_PORT": str(pg.port),
+        f"{prefix}_USER": pg.user,
+        # tap-postgres wants a password even when the server trusts the connection.
+        f"{prefix}_PASSWORD": pg.password or "unused-under-trust-auth",
+        f"{prefix}_DATABASE": database,
+    }
