@@ -47,7 +47,8 @@ LOG_LIMIT = 100_000  # request-log entries kept (oldest dropped); counters keep 
 API_KEY_PATTERN = re.compile(r"^[a-zA-Z0-9-]{20,64}$")
 
 OK, FAIL_500, FAIL_503, DROP, SLOW, APPLIED_500 = "ok", "500", "503", "drop", "slow", "applied500"
-FAULT_KINDS = (OK, FAIL_500, FAIL_503, DROP, SLOW, APPLIED_500)
+THROTTLE = "429"
+FAULT_KINDS = (OK, FAIL_500, FAIL_503, DROP, SLOW, APPLIED_500, THROTTLE)
 _KIND_ALIASES = {"applied_then_500": APPLIED_500, "applied-then-500": APPLIED_500, "fail_500": FAIL_500}
 # Constructor/CLI rate names -> fault kind, in the order a random draw tries them.
 RATE_NAMES = {
@@ -302,6 +303,7 @@ class Sandbox:
         error_style: str = "strings",
         index: bool = True,
         reject_400_with_items: bool = False,
+        strict_400: bool = False,
         seed: int | None = None,
         state_file: str | os.PathLike[str] | None = None,
         window_seconds: float = 60.0,
@@ -319,6 +321,9 @@ class Sandbox:
         self.error_style = error_style
         self.index = index
         self.reject_400_with_items = reject_400_with_items
+        self.strict_400 = strict_400
+        # Server-side refusals of items the shared rules accept: resource -> key -> errors.
+        self.refusals: dict[str, dict[str, list[str]]] = {}
         self.state_file = os.fspath(state_file) if state_file else None
         self.verbose = verbose
         self.faults = Faults(
@@ -430,6 +435,10 @@ class Sandbox:
     def script_faults(self, outcomes: Iterable[object]) -> None:
         """Give the next write/delete requests these outcomes in order, then random rates again."""
         self.faults.script_faults(outcomes)
+
+    def refuse(self, resource_name: str, key: str, errors: list[str]) -> None:
+        """Make the server refuse an item by upsert key (a rule only the server knows)."""
+        self.refusals.setdefault(resource_name, {})[key] = errors
 
     def set_rates(self, **settings: float) -> None:
         """Change fault rates or latency settings while running (see `Faults.set_rates`)."""
@@ -556,14 +565,19 @@ class Sandbox:
             return _bad_request(f"{limit} (got {len(items)})")
         accepted: list[dict] = []
         rejected: list[dict] = []
+        refusals = self.refusals.get(resource.name, {})
         for i, item in enumerate(items):
             errors = validate(resource, item) if isinstance(item, dict) else ["item: must be an object"]
+            if not errors and refusals:
+                errors = refusals.get(key_string(item, resource.key), [])
             if not errors:
                 accepted.append(item)
                 continue
             entry: dict[str, t.Any] = {"index": i} if self.index else {}
             entry.update({"item": item, "errors": self._errors_out(errors)})
             rejected.append(entry)
+        if rejected and self.strict_400:
+            return _bad_request(f"{len(rejected)} invalid item(s) in the batch")  # and nothing stored
         with self._lock:
             stored = self._store[resource.name]
             for item in accepted:
@@ -696,9 +710,10 @@ class Sandbox:
             return Reply(0, drop=True)
         if fault == FAIL_500:
             return Reply(500, _error(500, "Internal server error", "Internal Server Error"))
-        if fault == FAIL_503:
+        if fault in {FAIL_503, THROTTLE}:
             retry_after = str(max(0, math.ceil(settings["retry_after"])))
-            return Reply(503, _error(503, "Service Unavailable", "Service Unavailable"), {"Retry-After": retry_after})
+            status, text = (503, "Service Unavailable") if fault == FAIL_503 else (429, "Too Many Requests")
+            return Reply(status, _error(status, text, text), {"Retry-After": retry_after})
         if fault == SLOW and not self._pause(settings["slow_seconds"]):
             return Reply(0, drop=True)  # stopping: the client gave up long ago
         return None
@@ -933,6 +948,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--error-style", choices=("strings", "nestjs"), default="strings", help="shape of rejected_items errors")
     add("--no-index", action="store_true", help="leave 'index' out of rejected_items entries")
     add("--reject-400-with-items", action="store_true", help="list rejected_items in the all-invalid 400 too")
+    add("--strict-400", action="store_true", help="refuse a whole batch (400, no rejected_items) if any item is invalid")
     add("--seed", type=int, default=None, help="seed of the random fault draws")
     add("--state-file", default=None, help="JSON file loaded at start and written at stop")
     add("--quiet", action="store_true", help="no per-request line on stderr")
@@ -971,6 +987,7 @@ def main(argv: list[str] | None = None) -> int:
             error_style=args.error_style,
             index=not args.no_index,
             reject_400_with_items=args.reject_400_with_items,
+            strict_400=args.strict_400,
             seed=args.seed,
             state_file=args.state_file,
             verbose=not args.quiet,

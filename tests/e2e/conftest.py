@@ -5,13 +5,14 @@ from __future__ import annotations
 import typing as t
 
 import pytest
-from e2e_support import Meltano, base_env, meltano_bin, pg_cluster
+
+from .e2e_support import Meltano, base_env, meltano_bin, pg_cluster
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from e2e_support import PgCluster
+    from .e2e_support import PgCluster
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import typing as t
 
 import pytest
-from e2e_support import SANDBOX_KEY
 
 from target_shopimind.sandbox import Sandbox
+
+from .e2e_support import SANDBOX_KEY
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from e2e_support import Meltano
+    from .e2e_support import Meltano
 
 
 @pytest.fixture(scope="module")

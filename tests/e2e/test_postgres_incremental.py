@@ -12,16 +12,17 @@ import json
 import typing as t
 
 import pytest
-import shop_data as shop
-from e2e_support import insert_sql, log_events, tap_env, target_env
 
 from target_shopimind.sandbox import Sandbox
+
+from . import shop_data as shop
+from .e2e_support import insert_sql, log_events, tap_env, target_env
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from e2e_support import Meltano, PgCluster
+    from .e2e_support import Meltano, PgCluster
 
 STATE_ID = "dev:tap-postgres-to-target-shopimind"
 SELECTED_STREAMS = {f"shop-{table}" for table in shop.RESOURCE_OF if table != "orders"} | {"shop-orders_with_lines"}

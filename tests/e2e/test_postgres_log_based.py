@@ -11,16 +11,17 @@ import dataclasses
 import typing as t
 
 import pytest
-import shop_data as shop
-from e2e_support import insert_sql, tap_env, target_env
 
 from target_shopimind.sandbox import Sandbox
+
+from . import shop_data as shop
+from .e2e_support import insert_sql, tap_env, target_env
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from e2e_support import Meltano, PgCluster
+    from .e2e_support import Meltano, PgCluster
 
 DATABASE = "shop_cdc"
 SLOT = "shopimind"  # replication_slot_name of tap-postgres-cdc in meltano.yml
