@@ -108,7 +108,8 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
 class Attempts(t.Protocol):
     """Where the client reports each attempt (requests, retries, 429s)."""
 
-    def on_attempt(self, resource: str, status: int | None, *, retry: bool) -> None: ...
+    def on_attempt(self, resource: str, status: int | None, *, retry: bool) -> None:
+        """Count one attempt (status None: a network error)."""
 
 
 class Response(t.NamedTuple):
@@ -232,7 +233,8 @@ def error_strings(errors: t.Any, path: str = "") -> list[str]:
         if "property" in errors or "constraints" in errors or "children" in errors:
             prop = str(errors.get("property", ""))
             here = f"{path}.{prop}" if path and prop else (prop or path)
-            out = [f"{here}: {message}" if here else str(message) for message in (errors.get("constraints") or {}).values()]
+            constraints = (errors.get("constraints") or {}).values()
+            out = [f"{here}: {message}" if here else str(message) for message in constraints]
             out.extend(error_strings(errors.get("children") or [], here))
             return out
         field = errors.get("field") or errors.get("path") or errors.get("property")

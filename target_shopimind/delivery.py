@@ -61,6 +61,7 @@ class Sender:
         self.report = report
 
     def __call__(self, batch: Batch) -> None:
+        """Send `batch`; raises `TargetError` when it cannot be settled."""
         if batch.delete:
             self._delete(batch)
         else:

@@ -27,7 +27,7 @@ class KeyPropertyMissing(InputError, MissingKeyPropertiesError):
     """A record of a skipped stream without its key property (the SDK's own error)."""
 
 
-class RecordRejected(Exception):  # noqa: N818 - a verdict, not a failure
+class RecordRejected(Exception):
     """One record refused before it reaches a sink; it is reported, the run goes on."""
 
     def __init__(self, errors: list[str]) -> None:

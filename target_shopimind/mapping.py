@@ -51,6 +51,7 @@ def _integral(value: object) -> int | None:
 
 
 def to_str(value: object) -> object:
+    """Text as the API's string fields want it (integral numbers without `.0`)."""
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -73,11 +74,13 @@ def to_id(value: object) -> object:
 
 
 def to_int(value: object) -> object:
+    """Integral values as int; anything else is left for validation to name."""
     whole = _integral(value)
     return whole if whole is not None else value
 
 
 def to_money(value: object) -> object:
+    """A number rounded half-up to 2 decimals."""
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and _NUM_STR.match(value):
@@ -90,6 +93,7 @@ def to_money(value: object) -> object:
 
 
 def to_bool(value: object) -> object:
+    """true/false/1/0/t/f/yes/no (any case) as a boolean."""
     if isinstance(value, bool):
         return value
     if isinstance(value, (int, decimal.Decimal)) and value in (0, 1):
@@ -131,6 +135,7 @@ def parse_datetime(text: str) -> datetime.datetime | None:
 
 
 def to_datetime(value: object) -> object:
+    """ISO 8601 UTC with milliseconds; naive values are taken as UTC."""
     if isinstance(value, datetime.datetime):
         return _format_utc(value)
     if isinstance(value, datetime.date):
@@ -142,6 +147,7 @@ def to_datetime(value: object) -> object:
 
 
 def to_date(value: object) -> object:
+    """YYYY-MM-DD."""
     if isinstance(value, datetime.datetime):
         return value.date().isoformat()
     if isinstance(value, datetime.date):
@@ -152,6 +158,7 @@ def to_date(value: object) -> object:
 
 
 def to_lang(value: object) -> object:
+    """ISO 639-1 from a language or locale (`fr_FR`, `fr-FR`, `FR` → `fr`)."""
     if isinstance(value, str):
         text = value.strip()
         if len(text) >= 2 and (len(text) == 2 or text[2] in "_-"):
@@ -160,6 +167,7 @@ def to_lang(value: object) -> object:
 
 
 def to_upper(value: object) -> object:
+    """Codes the API wants upper-case (currency, country)."""
     return value.strip().upper() if isinstance(value, str) else value
 
 
@@ -258,6 +266,7 @@ class Injected:
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any]) -> Injected:
+        """The injected values a config asks for."""
         return cls(
             lang=config.get("default_lang"),
             currency=config.get("default_currency"),
@@ -267,6 +276,7 @@ class Injected:
         )
 
     def values(self) -> dict[str, t.Any]:
+        """The values that are set."""
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
@@ -313,10 +323,7 @@ class ItemMapper:
         dropped = [
             k
             for k in record
-            if k not in self.known
-            and k != self.key_source
-            and not k.startswith("_sdc_")
-            and k not in consumed
+            if k not in self.known and k != self.key_source and not k.startswith("_sdc_") and k not in consumed
         ]
         return item, dropped
 

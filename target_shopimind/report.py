@@ -10,6 +10,7 @@ import collections
 import dataclasses
 import json
 import logging
+import pathlib
 import threading
 import time
 import typing as t
@@ -41,6 +42,7 @@ class Tally:
 
     @property
     def rejected(self) -> int:
+        """Rejections of both stages."""
         return self.rejected_validation + self.rejected_api
 
 
@@ -60,7 +62,7 @@ class Report:
         self.dry_run = dry_run
         self.started = time.monotonic()
         self._lock = threading.Lock()
-        self._rejects = open(rejects_path, "a", encoding="utf-8") if rejects_path else None  # noqa: SIM115
+        self._rejects = pathlib.Path(rejects_path).open("a", encoding="utf-8") if rejects_path else None  # noqa: SIM115
 
     def tally(self, name: str) -> Tally:
         """The figures of one resource (or of a skipped stream)."""

@@ -948,7 +948,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--error-style", choices=("strings", "nestjs"), default="strings", help="shape of rejected_items errors")
     add("--no-index", action="store_true", help="leave 'index' out of rejected_items entries")
     add("--reject-400-with-items", action="store_true", help="list rejected_items in the all-invalid 400 too")
-    add("--strict-400", action="store_true", help="refuse a whole batch (400, no rejected_items) if any item is invalid")
+    add("--strict-400", action="store_true", help="any invalid item refuses the whole batch (400, no rejected_items)")
     add("--seed", type=int, default=None, help="seed of the random fault draws")
     add("--state-file", default=None, help="JSON file loaded at start and written at stop")
     add("--quiet", action="store_true", help="no per-request line on stderr")

@@ -74,7 +74,9 @@ class _SchemaCheck(BaseJSONSchemaValidator):
             return False
         for name, value in record.items():
             allowed = plain.get(name)
-            if allowed is not None and (not isinstance(value, allowed) or (value is True or value is False) and bool not in allowed):
+            if allowed is None:
+                continue
+            if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
                 return False
         return True
 
@@ -230,7 +232,7 @@ class ShopiMindSink(Sink):
             self.tally.deletes_ignored += 1
             if not self._warned_delete:
                 self._warned_delete = True
-                self.logger.warning("%s has no delete endpoint in ShopiMind: deleted records are ignored", resource.name)
+                self.logger.warning("%s has no delete endpoint: deleted records are ignored", resource.name)
             return
         missing = [f for f in resource.conflict_fields if item.get(f) in (None, "")]
         if missing:

@@ -74,9 +74,7 @@ class TargetShopiMind(Target):
             description="Records with `_sdc_deleted_at`: `ignore` counts them, `delete` sends them to bulk-delete.",
         ),
         th.Property("default_lang", th.StringType, description="ISO 639-1 `lang` for items that have none."),
-        th.Property(
-            "default_currency", th.StringType, description="ISO 4217 `currency` for items that have none."
-        ),
+        th.Property("default_currency", th.StringType, description="ISO 4217 `currency` for items that have none."),
         th.Property("shop_id", th.StringType, description="Added to every item that accepts it."),
         th.Property("id_data_source", th.IntegerType, description="Added to every item that accepts it."),
         th.Property("source_label", th.StringType, description="Added to every item that accepts it."),
@@ -228,7 +226,7 @@ class TargetShopiMind(Target):
 
     def _drain_all(self, sink_list: Iterable[Sink], parallelism: int) -> None:  # noqa: ARG002
         """Hand buffers over in reference order; delivery keeps that order on the wire."""
-        ordered = sorted(sink_list, key=lambda s: _RANK.get(getattr(s.resource, "name", ""), 0))
+        ordered = sorted(sink_list, key=_rank_of)
         for sink in ordered:
             self.drain_one(sink)
 
@@ -278,6 +276,12 @@ class TargetShopiMind(Target):
 
 
 _RUNNING: list[TargetShopiMind] = []
+
+
+def _rank_of(sink: Sink) -> int:
+    resource = getattr(sink, "resource", None)
+    return _RANK[resource.name] if resource is not None else 0
+
 
 if __name__ == "__main__":
     TargetShopiMind.cli()

@@ -46,7 +46,7 @@ def _valid_date(value: object) -> bool:
     return True
 
 
-def _type_error(field: R.Field, value: object) -> str | None:  # noqa: PLR0911
+def _type_error(field: R.Field, value: object) -> str | None:
     kind = field.kind
     if kind in {R.STR, R.LANG, R.CURRENCY, R.COUNTRY}:
         return None if isinstance(value, str) else "must be a string"
@@ -76,7 +76,7 @@ def _type_error(field: R.Field, value: object) -> str | None:  # noqa: PLR0911
     return None
 
 
-def _rule_error(field: R.Field, value: object) -> str | None:  # noqa: PLR0911
+def _rule_error(field: R.Field, value: object) -> str | None:
     if field.enum is not None and value not in field.enum:
         return f"must be one of {', '.join(map(str, field.enum))}"
     if isinstance(value, str):

@@ -72,7 +72,12 @@ def run_target(
 
 
 def schema(stream: str, properties: dict[str, dict], key: list[str]) -> dict:
-    return {"type": "SCHEMA", "stream": stream, "schema": {"type": "object", "properties": properties}, "key_properties": key}
+    return {
+        "type": "SCHEMA",
+        "stream": stream,
+        "schema": {"type": "object", "properties": properties},
+        "key_properties": key,
+    }
 
 
 def record(stream: str, row: dict) -> dict:
