@@ -20,6 +20,7 @@ from target_shopimind.errors import TargetError
 logger = logging.getLogger("target-shopimind")
 
 RECENT_REJECTIONS = 1000
+MAX_ERROR_CHARS = 300  # an error may quote a value: keep STATE small
 
 
 @dataclasses.dataclass
@@ -80,6 +81,7 @@ class Report:
         where: str = "",
     ) -> None:
         """Record one rejection (`where` only goes to the log); stop past `max_rejected_records`."""
+        errors = [e if len(e) <= MAX_ERROR_CHARS else e[:MAX_ERROR_CHARS] + "…" for e in errors]
         entry = {"stream": stream, "resource": resource, "key": key, "stage": stage, "errors": errors}
         with self._lock:
             tally = self.tallies[resource]

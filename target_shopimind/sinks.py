@@ -147,6 +147,10 @@ class ShopiMindSink(Sink):
         except ValueError as exc:  # an unparsable date-time in a date-time field
             raise RecordRejected([str(exc)]) from exc
 
+    def activate_version(self, new_version: int) -> None:
+        """ShopiMind cannot list or purge by version: full-table versions are ignored quietly."""
+        self.logger.debug("ACTIVATE_VERSION %s ignored for %s", new_version, self.stream_name)
+
     def setup(self) -> None:
         """Say once, per stream, why it goes nowhere; stop if the user asked for that."""
         if self.resource is None and not self.route.on_purpose:

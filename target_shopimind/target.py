@@ -23,6 +23,7 @@ from target_shopimind.sinks import ShopiMindSink
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import PurePath
+    from types import FrameType
 
     from singer_sdk.sinks import Sink
 
@@ -246,6 +247,13 @@ class TargetShopiMind(Target):
         self.delivery.close()
         self.report.log_summary()
         self.report.close()
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM/SIGINT: the SDK drains (so STATE covers only what landed), then the summary."""
+        try:
+            super()._handle_termination(signum, frame)
+        finally:
+            self.report.log_summary()
 
     def _keep_what_came_before(self) -> None:
         """Bad input: settle every record read before it, emit its STATE, then stop."""

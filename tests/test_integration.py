@@ -434,3 +434,41 @@ def test_plain_http_refused_for_a_remote_host(tmp_path: pathlib.Path) -> None:
     run = run_target(tmp_path, {"api_key": API_KEY, "base_url": "http://shopimind.example"}, [state({})])
     assert run.returncode == 1
     assert "https://" in run.stderr
+
+
+def test_report_replaces_the_copy_that_came_back_through_the_tap(tmp_path: pathlib.Path, sandbox: Sandbox) -> None:
+    stale = {"rejected_count": {"orders": 99}, "rejected": [{"key": "old"}]}
+    run = run_target(
+        tmp_path,
+        target_config(sandbox),
+        [*customers_stream([1]), state({"bookmarks": {"x": 1}, "target_shopimind": stale})],
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.last_state == {"bookmarks": {"x": 1}, "target_shopimind": {"rejected_count": {}, "rejected": []}}
+
+
+def test_about_lists_every_contract_setting() -> None:
+    out = subprocess.run([*TARGET, "--about", "--format=markdown"], capture_output=True, text=True, check=True).stdout
+    for setting in (
+        "api_key",
+        "base_url",
+        "stream_resource_map",
+        "on_unknown_stream",
+        "on_deleted_record",
+        "default_lang",
+        "default_currency",
+        "shop_id",
+        "id_data_source",
+        "source_label",
+        "max_requests_per_minute",
+        "max_concurrent_requests",
+        "request_timeout",
+        "max_retries",
+        "checkpoint_interval_seconds",
+        "dry_run",
+        "rejected_records_path",
+        "max_rejected_records",
+        "batch_size_rows",
+        "stream_maps",
+    ):
+        assert f"| {setting} |" in out, setting

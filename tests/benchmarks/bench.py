@@ -1,0 +1,426 @@
+#!/usr/bin/env python
+"""Benchmark target-shopimind against the bundled sandbox (issue 4, "Deliver at the quota").
+
+    .venv/bin/python tests/benchmarks/bench.py            # every scenario (the 1M-record one takes minutes)
+    .venv/bin/python tests/benchmarks/bench.py --quick    # smaller inputs, about two minutes
+    .venv/bin/python tests/benchmarks/bench.py --only customers,mixed
+
+Each scenario writes its Singer input into a temporary directory, starts a sandbox in this
+process, and runs the real CLI (`python -m target_shopimind.target`) as a subprocess with the
+input file on stdin. Every scenario runs twice: as configured (`max_concurrent_requests` 4,
+the default) and as a serial baseline (`max_concurrent_requests` 1: one request in flight,
+chunks sent one after another, as a plain SDK BatchSink or the official JavaScript SDK do).
+
+Figures, per run:
+- quota use: requests per minute from the first request's start to the last one's start, as
+  the sandbox logged them, divided by `max_requests_per_minute` (the quota);
+- full batches: upsert requests carrying the resource's maximum, out of all upsert requests
+  except the partial ones a stream's end or a checkpoint forces (at most one per resource per
+  drain; drains = STATE lines the target printed);
+- records/s over the delivery span (first request start to last request end), and wall time;
+- 429 answers the sandbox gave (nobody else uses the key, so each one is the target's own);
+- CPU seconds (user + system) per 100,000 records and peak RSS of the target process only,
+  from `os.wait4`.
+
+Speed goals are printed, never asserted: this is a measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import typing as t
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from target_shopimind.resources import BY_NAME  # noqa: E402
+from target_shopimind.routing import route  # noqa: E402
+from target_shopimind.sandbox import DEFAULT_API_KEY, Sandbox  # noqa: E402
+
+TARGET = [sys.executable, "-m", "target_shopimind.target"]
+QUOTA_GOAL = 0.95
+FILL_GOAL = 0.99
+UNLIMITED_RPM = 1_000_000_000  # "no client-side cap" for the cost scenarios
+TS = "2026-05-07T08:00:00+00:00"
+
+
+# --- inputs ------------------------------------------------------------------------------
+
+
+def _sample_streams() -> dict[str, tuple[dict, list[str], list[dict]]]:
+    """Schemas and one valid row per stream from the repository's sample shop."""
+    path = ROOT / "tests" / "data" / "make_shop_singer.py"
+    spec = importlib.util.spec_from_file_location("make_shop_singer", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.STREAMS
+
+
+# How to make row n of each sample stream unique (its upsert key and unique fields).
+VARY: dict[str, t.Callable[[int], dict[str, t.Any]]] = {
+    "public-customer_groups": lambda n: {"id": n},
+    "public-order_statuses": lambda n: {"status_id": f"s{n}"},
+    "public-carriers": lambda n: {"id": n},
+    "public-categories": lambda n: {"id": n},
+    "public-manufacturers": lambda n: {"id": n},
+    "public-products": lambda n: {"id": n, "name": f"Product {n}"},
+    "public-variations": lambda n: {"product_id": n // 10, "variation_id": n},
+    "public-product_images": lambda n: {"product_id": n // 10, "image_id": n},
+    "public-customers": lambda n: {"id": n, "email": f"c{n}@example.com"},
+    "public-addresses": lambda n: {"customer_id": n, "id": n},
+    "public-orders": lambda n: {"id": n, "customer_id": n, "customer_email": f"c{n}@example.com"},
+    "public-vouchers": lambda n: {"id": n, "code": f"SPM-{n}"},
+    "public-subscribers": lambda n: {"email": f"n{n}@example.com"},
+}
+
+CUSTOMER_SCHEMA = {
+    "id": {"type": ["integer", "null"]},
+    "email": {"type": ["string", "null"]},
+    "first_name": {"type": ["string", "null"]},
+    "last_name": {"type": ["string", "null"]},
+    "lang": {"type": ["string", "null"]},
+    "is_newsletter_subscribed": {"type": ["boolean", "null"]},
+    "created_at": {"type": ["string", "null"], "format": "date-time"},
+    "updated_at": {"type": ["string", "null"], "format": "date-time"},
+}
+
+
+@dataclasses.dataclass
+class Input:
+    """A generated input file and what it holds."""
+
+    path: Path
+    records: int
+    expected: dict[str, int]  # resource -> distinct items that must land
+
+
+def _line(message: dict) -> bytes:
+    return json.dumps(message, separators=(",", ":")).encode() + b"\n"
+
+
+def customers_input(path: Path, count: int, *, state_every: int = 10_000) -> Input:
+    """One `public-customers` stream, a STATE every `state_every` records (as SDK taps do)."""
+    stream = "public-customers"
+    with path.open("wb") as out:
+        out.write(_line({"type": "SCHEMA", "stream": stream, "schema": {"type": "object", "properties": CUSTOMER_SCHEMA},
+                         "key_properties": ["id"]}))
+        for n in range(1, count + 1):
+            row = {
+                "id": n,
+                "email": f"c{n}@example.com",
+                "first_name": "Ada",
+                "last_name": f"Lovelace {n}",
+                "lang": "fr_FR",
+                "is_newsletter_subscribed": n % 2 == 0,
+                "created_at": "2026-05-07T10:00:00+02:00",
+                "updated_at": TS,
+            }
+            out.write(_line({"type": "RECORD", "stream": stream, "record": row}))
+            if n % state_every == 0 or n == count:
+                out.write(_line({"type": "STATE", "value": {"bookmarks": {stream: {"replication_key_value": n}}}}))
+    return Input(path, count, {"customers": count})
+
+
+def mixed_input(path: Path, scale: float) -> Input:
+    """Every resource, one stream after another in reference order, like tap-postgres emits tables.
+
+    About 20 requests per 50-item resource and 10 per 100-item one, each stream ending on a
+    partial batch, so the end flush has one per resource.
+    """
+    streams = _sample_streams()
+    expected: dict[str, int] = {}
+    records = 0
+    with path.open("wb") as out:
+        for stream, (props, key, rows) in streams.items():
+            resource = route(stream, {}).resource
+            if resource is None or stream not in VARY:
+                continue
+            full_batches, rest = (20, 17) if resource.max_batch == 50 else (10, 37)
+            count = int(resource.max_batch * full_batches * scale) + rest
+            out.write(_line({"type": "SCHEMA", "stream": stream, "schema": {"type": "object", "properties": props},
+                             "key_properties": key}))
+            template = rows[0]
+            for n in range(1, count + 1):
+                out.write(_line({"type": "RECORD", "stream": stream, "record": {**template, **VARY[stream](n)}}))
+                if n % 1000 == 0 or n == count:
+                    out.write(_line({"type": "STATE", "value": {"bookmarks": {stream: {"replication_key_value": n}}}}))
+            expected[resource.name] = count
+            records += count
+    return Input(path, records, expected)
+
+
+# --- one run -----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Result:
+    """The figures of one run of the target."""
+
+    label: str
+    exit_code: int
+    records: int
+    requests: int
+    quota: int | None  # max_requests_per_minute when it is the limit, else None
+    rpm: float
+    upserts: int
+    full: int
+    partial: int
+    excused: int
+    throttled: int
+    span: float
+    wall: float
+    cpu: float
+    rss_mb: float
+    drains: int
+    landed_ok: bool
+    max_in_flight: int
+    rejected: int
+
+    @property
+    def quota_use(self) -> float | None:
+        return self.rpm / self.quota if self.quota else None
+
+    @property
+    def fill(self) -> float:
+        counted = self.upserts - self.excused
+        return self.full / counted if counted else 1.0
+
+    @property
+    def records_per_s(self) -> float:
+        return self.records / self.span if self.span > 0 else 0.0
+
+    @property
+    def cpu_per_100k(self) -> float:
+        return self.cpu / self.records * 100_000 if self.records else 0.0
+
+
+def run_target(
+    label: str,
+    work: Path,
+    data: Input,
+    *,
+    latency_ms: float,
+    sandbox_quota: int,
+    config: dict[str, t.Any],
+) -> Result:
+    """Start a sandbox, run the CLI on `data`, and measure."""
+    sandbox = Sandbox(port=0, quota=sandbox_quota, latency_ms=latency_ms, seed=1)
+    sandbox.start()
+    try:
+        cfg = {"api_key": DEFAULT_API_KEY, "base_url": sandbox.url, **config}
+        stem = label.replace("/", "-")
+        cfg_path = work / f"{stem}.config.json"
+        cfg_path.write_text(json.dumps(cfg))
+        out_path, err_path = work / f"{stem}.stdout", work / f"{stem}.stderr"
+        with data.path.open("rb") as stdin, out_path.open("wb") as stdout, err_path.open("wb") as stderr:
+            began = time.monotonic()
+            proc = subprocess.Popen(
+                [*TARGET, "--config", str(cfg_path)], stdin=stdin, stdout=stdout, stderr=stderr, cwd=ROOT
+            )
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.monotonic() - began
+            proc.returncode = os.waitstatus_to_exitcode(status)
+        log = [e for e in sandbox.requests if e["path"].startswith("/v1/") and e["method"] == "POST"]
+        stats = sandbox.stats()
+        landed_ok = all(stats["items"].get(name, 0) == count for name, count in data.expected.items())
+    finally:
+        sandbox.stop()
+    states = [json.loads(line) for line in out_path.read_text().splitlines() if line.strip()]
+    rejected = sum((states[-1].get("target_shopimind", {}).get("rejected_count") or {}).values()) if states else -1
+    if proc.returncode != 0 or not landed_ok:
+        tail = err_path.read_text(errors="replace")[-2000:]
+        print(f"  !! {label}: exit {proc.returncode}, landed as expected: {landed_ok}\n{tail}", file=sys.stderr)
+    starts = sorted(e["started"] for e in log)
+    rpm = (len(starts) - 1) / (starts[-1] - starts[0]) * 60 if len(starts) > 1 and starts[-1] > starts[0] else 0.0
+    span = (max(e["ended"] for e in log) - starts[0]) if log else 0.0
+    upserts = [e for e in log if e["status"] == 200 and e["resource"] and not e["path"].endswith("bulk-delete")]
+    full = sum(1 for e in upserts if e["items"] == BY_NAME[e["resource"]].max_batch)
+    partial_by_resource: dict[str, int] = {}
+    for e in upserts:
+        if e["items"] != BY_NAME[e["resource"]].max_batch:
+            partial_by_resource[e["resource"]] = partial_by_resource.get(e["resource"], 0) + 1
+    drains = len(states)
+    excused = sum(min(n, drains) for n in partial_by_resource.values())
+    return Result(
+        label=label,
+        exit_code=proc.returncode,
+        records=data.records,
+        requests=len(log),
+        quota=int(config.get("max_requests_per_minute", 600)) if sandbox_quota else None,
+        rpm=rpm,
+        upserts=len(upserts),
+        full=full,
+        partial=sum(partial_by_resource.values()),
+        excused=excused,
+        throttled=sum(1 for e in log if e["status"] == 429),
+        span=span,
+        wall=wall,
+        cpu=usage.ru_utime + usage.ru_stime,
+        rss_mb=usage.ru_maxrss / 1024,
+        drains=drains,
+        landed_ok=landed_ok,
+        max_in_flight=stats["max_in_flight"],
+        rejected=rejected,
+    )
+
+
+# --- scenarios ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Scenario:
+    """An input, a sandbox setting and a target config, run as configured and serially."""
+
+    name: str
+    title: str
+    make: t.Callable[[Path], Input]
+    latency_ms: float
+    sandbox_quota: int  # 0 = unlimited
+    config: dict[str, t.Any]
+    serial: bool = True
+
+
+def scenarios(quick: bool) -> list[Scenario]:
+    n_customers = 1_500 if quick else 6_000
+    small, large = (20_000, 100_000) if quick else (100_000, 1_000_000)
+    at_quota = {"max_requests_per_minute": 600}
+    unlimited = {"max_requests_per_minute": UNLIMITED_RPM}
+    return [
+        Scenario(
+            "customers",
+            f"{n_customers:,} customers, one stream, 300 ms latency, sandbox quota 600/min",
+            lambda p: customers_input(p, n_customers, state_every=1_000),
+            300,
+            600,
+            at_quota,
+        ),
+        Scenario(
+            "mixed",
+            "every resource, stream after stream, 300 ms latency, sandbox quota 600/min",
+            lambda p: mixed_input(p, 0.25 if quick else 1.0),
+            300,
+            600,
+            at_quota,
+        ),
+        Scenario(
+            f"cost-{small // 1000}k",
+            f"{small:,} customers, zero latency, unlimited quota (CPU and memory)",
+            lambda p: customers_input(p, small),
+            0,
+            0,
+            unlimited,
+        ),
+        Scenario(
+            f"cost-{large // 1000}k" if large < 1_000_000 else "cost-1M",
+            f"{large:,} customers, zero latency, unlimited quota (CPU and memory)",
+            lambda p: customers_input(p, large),
+            0,
+            0,
+            unlimited,
+        ),
+    ]
+
+
+# --- report ------------------------------------------------------------------------------
+
+HEADER = (
+    f"{'run':<22} {'exit':>4} {'records':>9} {'reqs':>6} {'req/min':>8} {'÷quota':>7} {'full':>7} "
+    f"{'partial':>7} {'rec/s':>7} {'429':>4} {'inflt':>5} {'wall s':>7} {'CPU s':>7} {'CPU/100k':>8} {'RSS MB':>7}"
+)
+
+
+def row(r: Result) -> str:
+    use = f"{r.quota_use:.1%}" if r.quota_use is not None else "n/a"
+    return (
+        f"{r.label:<22} {r.exit_code:>4} {r.records:>9,} {r.requests:>6} {r.rpm:>8.1f} {use:>7} {r.fill:>7.2%} "
+        f"{f'{r.partial}/{r.excused}':>7} {r.records_per_s:>7.0f} {r.throttled:>4} {r.max_in_flight:>5} "
+        f"{r.wall:>7.1f} {r.cpu:>7.2f} {r.cpu_per_100k:>8.2f} {r.rss_mb:>7.1f}"
+    )
+
+
+def verdicts(name: str, main: Result, serial: Result | None) -> list[str]:
+    out = []
+    ok = main.exit_code == 0 and main.landed_ok and main.rejected == 0
+    out.append(f"  correct: exit {main.exit_code}, every item landed: {main.landed_ok}, rejected: {main.rejected}"
+               + ("" if ok else "   <-- PROBLEM"))
+    if main.quota_use is not None:
+        flag = "ok" if main.quota_use >= QUOTA_GOAL else "BELOW GOAL"
+        out.append(f"  quota use {main.quota_use:.1%} (goal >= {QUOTA_GOAL:.0%}): {flag}; "
+                   f"429s caused by the target: {main.throttled}" + ("" if main.throttled == 0 else "   <-- PROBLEM"))
+    flag = "ok" if main.fill >= FILL_GOAL else "BELOW GOAL"
+    out.append(f"  full batches {main.full}/{main.upserts - main.excused} = {main.fill:.2%} (goal >= {FILL_GOAL:.0%}): "
+               f"{flag}; {main.partial} partial, {main.excused} excused (stream ends / {main.drains} drains)")
+    if serial is not None:
+        speed = main.records_per_s / serial.records_per_s if serial.records_per_s else float("nan")
+        rate = main.rpm / serial.rpm if serial.rpm else float("nan")
+        out.append(f"  vs serial baseline: x{speed:.2f} records/s, x{rate:.2f} requests/min"
+                   + (f" (serial uses {serial.quota_use:.1%} of the quota)" if serial.quota_use is not None else "")
+                   + f"; CPU/100k {main.cpu_per_100k:.2f} s vs {serial.cpu_per_100k:.2f} s")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller inputs (1,500 customers; 20k/100k cost runs)")
+    parser.add_argument("--only", default="", help="comma-separated scenario names (customers, mixed, cost-...)")
+    parser.add_argument("--no-serial", action="store_true", help="skip the serial baseline runs")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (inputs, logs)")
+    args = parser.parse_args(argv)
+    chosen = [s for s in scenarios(args.quick) if not args.only or s.name in args.only.split(",")]
+    work = Path(tempfile.mkdtemp(prefix="shopimind-bench-"))
+    print(f"target-shopimind benchmark ({'quick' if args.quick else 'full'}), Python {sys.version.split()[0]}, "
+          f"{os.cpu_count()} CPUs, work dir {work}")
+    results: dict[str, tuple[Result, Result | None]] = {}
+    try:
+        for scenario in chosen:
+            print(f"\n== {scenario.name}: {scenario.title}", flush=True)
+            began = time.monotonic()
+            data = scenario.make(work / f"{scenario.name}.jsonl")
+            size = data.path.stat().st_size / 1e6
+            print(f"   input: {data.records:,} records, {size:.1f} MB, written in {time.monotonic() - began:.1f} s",
+                  flush=True)
+            runs: list[Result] = []
+            for label, extra in (("", {}), ("serial", {"max_concurrent_requests": 1})):
+                if label and (args.no_serial or not scenario.serial):
+                    continue
+                name = f"{scenario.name}{'/' + label if label else ''}"
+                runs.append(run_target(name, work, data, latency_ms=scenario.latency_ms,
+                                       sandbox_quota=scenario.sandbox_quota, config={**scenario.config, **extra}))
+                print(f"   {name}: done in {runs[-1].wall:.1f} s", flush=True)
+            main_run, serial_run = runs[0], runs[1] if len(runs) > 1 else None
+            results[scenario.name] = (main_run, serial_run)
+            print(HEADER)
+            for r in runs:
+                print(row(r))
+            for line in verdicts(scenario.name, main_run, serial_run):
+                print(line)
+            data.path.unlink()
+        cost = [(name, pair[0]) for name, pair in results.items() if name.startswith("cost-")]
+        if len(cost) >= 2:
+            (n1, r1), (n2, r2) = cost[0], cost[-1]
+            growth = r2.rss_mb / r1.rss_mb if r1.rss_mb else float("nan")
+            print(f"\n== memory: peak RSS {r1.rss_mb:.1f} MB for {r1.records:,} records vs {r2.rss_mb:.1f} MB for "
+                  f"{r2.records:,} (x{growth:.2f} for x{r2.records / r1.records:.0f} the input): "
+                  + ("flat" if growth < 1.25 else "GROWS WITH INPUT"))
+            print(f"== CPU: {r1.cpu_per_100k:.2f} s per 100k records ({n1}), {r2.cpu_per_100k:.2f} s ({n2})")
+    finally:
+        if args.keep:
+            print(f"\nkept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
