@@ -88,7 +88,7 @@ def state(value: dict) -> dict:
     return {"type": "STATE", "value": value}
 
 
-CUSTOMER_PROPS = {
+CUSTOMER_PROPS: dict[str, dict] = {
     "id": {"type": ["integer", "null"]},
     "email": {"type": ["string", "null"]},
     "first_name": {"type": ["string", "null"]},

@@ -28,7 +28,7 @@ N = {"type": ["number", "null"]}
 B = {"type": ["boolean", "null"]}
 DT = {"type": ["string", "null"], "format": "date-time"}
 D = {"type": ["string", "null"], "format": "date"}
-ANY = {}
+ANY: dict[str, str] = {}
 
 STREAMS: dict[str, tuple[dict, list[str], list[dict]]] = {
     "public-customer_groups": (
