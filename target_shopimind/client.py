@@ -146,6 +146,8 @@ class ApiClient:
         self.max_retries = max_retries
         self._transport = transport
         self._local = threading.local()
+        self._clients: list[httpx.Client] = []
+        self._clients_lock = threading.Lock()
 
     def _client(self) -> httpx.Client:
         client = getattr(self._local, "client", None)
@@ -158,6 +160,8 @@ class ApiClient:
                 transport=self._transport,
             )
             self._local.client = client
+            with self._clients_lock:
+                self._clients.append(client)
         return client
 
     def post(self, path: str, body: bytes, resource: str) -> Response:
@@ -200,10 +204,30 @@ class ApiClient:
             logger.warning("%s: %s, retry %d/%d in %.1f s", resource, problem, retries, self.max_retries, wait)
             time.sleep(wait)
 
+    def check_key(self) -> None:
+        """One authenticated read that writes nothing; a refused key stops the run."""
+        self.limiter.acquire()
+        try:
+            answer = self._client().get("/v1/customers-groups", params={"limit": 1})
+        except httpx.TransportError as exc:
+            msg = f"cannot reach ShopiMind at {self.base_url} ({type(exc).__name__}): check the base_url setting"
+            raise TargetError(msg) from None
+        if answer.status_code in {401, 403}:
+            msg = (
+                f"ShopiMind refused the API key (HTTP {answer.status_code}): check the api_key setting "
+                "(TARGET_SHOPIMIND_API_KEY) and that the integration is active"
+            )
+            raise TargetError(msg)
+        if answer.status_code == 404:
+            msg = f"HTTP 404 from {self.base_url}/v1/customers-groups: check the base_url setting"
+            raise TargetError(msg)
+        logger.info("ShopiMind accepted the API key (HTTP %s)", answer.status_code)
+
     def close(self) -> None:
-        """Close this thread's connection pool."""
-        client = getattr(self._local, "client", None)
-        if client is not None:
+        """Close every thread's connection pool."""
+        with self._clients_lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
             client.close()
 
 

@@ -63,7 +63,11 @@ class Report:
         self.dry_run = dry_run
         self.started = time.monotonic()
         self._lock = threading.Lock()
-        self._rejects = pathlib.Path(rejects_path).open("a", encoding="utf-8") if rejects_path else None  # noqa: SIM115
+        self._rejects = None
+        if rejects_path:
+            path = pathlib.Path(rejects_path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._rejects = path.open("a", encoding="utf-8")
 
     def tally(self, name: str) -> Tally:
         """The figures of one resource (or of a skipped stream)."""

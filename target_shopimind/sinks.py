@@ -21,6 +21,8 @@ from target_shopimind.resources import DELETE_BATCH, MAX_BODY_BYTES
 if t.TYPE_CHECKING:
     from target_shopimind.target import TargetShopiMind
 
+# The stream `meltano config test` sends a loader.
+PROBE_STREAM = "meltano_test_stream"
 # Room for the brackets and commas of the array around the items.
 _BODY_ROOM = MAX_BODY_BYTES - 1024
 
@@ -153,6 +155,9 @@ class ShopiMindSink(Sink):
 
     def setup(self) -> None:
         """Say once, per stream, why it goes nowhere; stop if the user asked for that."""
+        if self.stream_name == PROBE_STREAM:
+            self.shop.check_connection()
+            return
         if self.resource is None and not self.route.on_purpose:
             if self.shop.config.get("on_unknown_stream", "skip") == "fail":
                 msg = f"{self.route.reason} (on_unknown_stream is 'fail'; set it to 'skip' to skip such streams)"

@@ -148,9 +148,9 @@ class TargetShopiMind(Target):
             max_rejected=cfg.get("max_rejected_records"),
             dry_run=bool(cfg.get("dry_run")),
         )
-        client = None
+        self.client: ApiClient | None = None
         if not cfg.get("dry_run"):
-            client = ApiClient(
+            self.client = ApiClient(
                 base_url=cfg.get("base_url", "https://core.shopimind.com"),
                 api_key=cfg.get("api_key") or "",
                 limiter=RateLimiter(int(cfg.get("max_requests_per_minute", 600))),
@@ -158,7 +158,7 @@ class TargetShopiMind(Target):
                 timeout=float(cfg.get("request_timeout", 30)),
                 max_retries=int(cfg.get("max_retries", 5)),
             )
-        self.delivery = Delivery(Sender(client, self.report), workers=int(cfg.get("max_concurrent_requests", 4)))
+        self.delivery = Delivery(Sender(self.client, self.report), workers=int(cfg.get("max_concurrent_requests", 4)))
         self._routes: dict[str, routing.Route] = {}
         self._state_written = False
         if isinstance(self.message_reader, PositionedReader):
@@ -244,9 +244,22 @@ class TargetShopiMind(Target):
         super().process_endofpipe()
         if not self._state_written:
             self._write_state_message({})
-        self.delivery.close()
+        self.close()
         self.report.log_summary()
+
+    def close(self) -> None:
+        """Stop the workers, close connections and the rejects file."""
+        self.delivery.close()
+        if self.client is not None:
+            self.client.close()
         self.report.close()
+
+    def check_connection(self) -> None:
+        """Meltano's `config test` probe: prove the key works without writing anything."""
+        if self.client is None:
+            self.logger.info("dry run: the API key is not checked")
+            return
+        self.client.check_key()
 
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         """SIGTERM/SIGINT: the SDK drains (so STATE covers only what landed), then the summary."""
@@ -275,6 +288,7 @@ class TargetShopiMind(Target):
             logging.getLogger(cls.name).error("target-shopimind stopped: %s", exc)  # noqa: TRY400
             for target in _RUNNING:
                 target.report.log_summary()
+                target.close()
             sys.exit(1)
 
     def listen(self, file_input: t.IO[str] | None = None) -> None:  # type: ignore[misc]
