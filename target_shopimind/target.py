@@ -285,10 +285,11 @@ class TargetShopiMind(Target):
         try:
             super().invoke(about=about, about_format=about_format, config=config, file_input=file_input)
         except TargetError as exc:
-            logging.getLogger(cls.name).error("target-shopimind stopped: %s", exc)  # noqa: TRY400
             for target in _RUNNING:
                 target.report.log_summary()
                 target.close()
+            # Last, so it is the line a caller (Meltano's `config test`) shows as the reason.
+            logging.getLogger(cls.name).error("target-shopimind stopped: %s", exc)  # noqa: TRY400
             sys.exit(1)
 
     def listen(self, file_input: t.IO[str] | None = None) -> None:  # type: ignore[misc]
