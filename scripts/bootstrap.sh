@@ -5,10 +5,11 @@
 #   .venv                  the project (target-shopimind + shopimind-sandbox), `-e .[dev]` with --dev
 #   .meltano/...           the plugins of meltano.yml (`meltano install`, cached)
 # Usage: scripts/bootstrap.sh [--dev] [PLUGIN...]   (no PLUGIN: every plugin of meltano.yml)
-#        PYTHON=python3.12 picks the project's interpreter; MELTANO_PYTHON Meltano's.
-# Meltano runs on Python >= 3.12 when one is found: on 3.10/3.11, Meltano 4.4.1's
-# `meltano config test <loader>` crashes with ProcessLookupError after the loader exits
-# (asyncio's terminate() on a finished process raises there, not on 3.12+).
+#        PYTHON=python3.12 picks the project's interpreter, MELTANO_PYTHON Meltano's (default: PYTHON).
+# Meltano 4.4.1's `meltano config test <loader>` calls terminate() on the loader after it has
+# exited, which raises ProcessLookupError when asyncio has already reaped it (always on
+# Python 3.10/3.11, about one run in three on 3.12); patch_meltano below makes that call
+# tolerate it, in our own Meltano virtualenv only.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -26,31 +27,44 @@ export MELTANO_CLI_DISABLE_VERSION_CHECK=true
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
-is_312() { "$1" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; }
-pick_meltano_python() {
-  local candidate
-  for candidate in ${MELTANO_PYTHON:-} python3.13 python3.12 "$PYTHON" \
-      $(ls -d "$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")"/versions/3.1[23]*/bin/python 2>/dev/null); do
-    if is_312 "$candidate"; then command -v "$candidate"; return; fi
-  done
-  echo "warning: no Python >= 3.12 found for Meltano; using $PYTHON (meltano config test for loaders crashes there)" >&2
-  command -v "$PYTHON"
+meltano_ok() {
+  "$MELTANO_VENV/bin/meltano" --version 2>/dev/null | grep -q "version $MELTANO_VERSION"
 }
 
-meltano_ok() {
-  "$MELTANO_VENV/bin/meltano" --version 2>/dev/null | grep -q "version $MELTANO_VERSION" || return 1
-  # Rebuild a venv on an older Python when a 3.12+ is available now.
-  is_312 "$MELTANO_VENV/bin/python" || ! is_312 "$(pick_meltano_python 2>/dev/null)"
+patch_meltano() {
+  "$MELTANO_VENV/bin/python" - <<'PY'
+import pathlib
+import meltano.core.plugin_test_service as module
+
+path = pathlib.Path(module.__file__)
+text = path.read_text()
+old = "        finally:\n            process.terminate()\n            await process.wait()\n"
+new = (
+    "        finally:\n"
+    "            try:  # patched by target-shopimind's scripts/bootstrap.sh\n"
+    "                process.terminate()\n"
+    "            except ProcessLookupError:  # the loader has already exited and been reaped\n"
+    "                pass\n"
+    "            await process.wait()\n"
+)
+if old in text:
+    path.write_text(text.replace(old, new))
+elif new not in text:
+    raise SystemExit(f"{path}: the code patch_meltano fixes has changed; review scripts/bootstrap.sh")
+PY
 }
 
 if ! meltano_ok; then
-  meltano_python=$(pick_meltano_python)
+  meltano_python=${MELTANO_PYTHON:-$PYTHON}
   step "Meltano $MELTANO_VERSION in $MELTANO_VENV ($("$meltano_python" --version 2>&1))"
   rm -rf "$MELTANO_VENV"
   mkdir -p .meltano
   "$meltano_python" -m venv "$MELTANO_VENV"
-  "$MELTANO_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "meltano==$MELTANO_VERSION" uv
+  # (drop pip's warnings about unreachable extra indexes some machines configure)
+  "$MELTANO_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "meltano==$MELTANO_VERSION" uv \
+    2> >(grep -v "^WARNING: Location" >&2)
 fi
+patch_meltano
 UV="$MELTANO_VENV/bin/uv"
 
 if [[ ! -x .venv/bin/python ]]; then
@@ -59,6 +73,9 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 step "installing target-shopimind into .venv (-e .$extras)"
 "$UV" pip install --quiet --python .venv/bin/python -e ".$extras"
+
+# output/: where meltano.yml's rejected_records_path writes (the Meltano project convention).
+mkdir -p output
 
 step "meltano install (plugins of meltano.yml, cached in .meltano/)"
 "$MELTANO_VENV/bin/meltano" install "$@" >.meltano/install.log 2>&1 || {

@@ -107,9 +107,8 @@ print(f"  this run: {report.get('rejected_count') or 'none'}   (meltano state ge
 lines = open(rejects_path, encoding="utf-8").readlines() if os.path.exists(rejects_path) else []
 if lines:
     print(f"  {len(lines)} line(s) so far in {os.path.relpath(rejects_path)} (every run appends); the last one:")
-    if lines:
-        last = json.loads(lines[-1])
-        print(f"    {last['resource']} {last['key']!r} ({last['stage']}): {'; '.join(last['errors'])}")
+    last = json.loads(lines[-1])
+    print(f"    {last['resource']} {last['key']!r} ({last['stage']}): {'; '.join(last['errors'])}")
 
 kind = os.environ["RUN_KIND"]
 print("\n--- this run " + "-" * 66)

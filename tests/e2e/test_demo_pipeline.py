@@ -1,0 +1,70 @@
+"""The demo's pipeline (`meltano run tap-spreadsheets target-shopimind` on demo/data), as scripts/demo.sh runs it."""
+
+from __future__ import annotations
+
+import typing as t
+
+from target_shopimind.resources import RESOURCES
+from target_shopimind.sandbox import Sandbox
+
+from .e2e_support import log_events, target_env
+
+if t.TYPE_CHECKING:
+    from pathlib import Path
+
+    from .e2e_support import Meltano
+
+STATE_ID = "dev:tap-spreadsheets-to-target-shopimind"
+# demo/data: rows per resource, and the one row invalid on purpose.
+EXPECTED = {
+    "customers_groups": 3,
+    "orders_statuses": 4,
+    "orders_carriers": 3,
+    "products_categories": 3,
+    "products_manufacturers": 2,
+    "products": 4,
+    "products_images": 4,
+    "products_variations": 3,
+    "customers": 4,
+    "customers_addresses": 3,
+    "orders": 3,
+    "vouchers": 3,
+    "newsletter_subscribers": 3,
+}
+
+
+def test_demo_loads_every_resource_then_runs_incrementally(meltano: Meltano, tmp_path: Path) -> None:
+    meltano("install", "tap-spreadsheets", "target-shopimind")
+    with Sandbox(port=0) as sandbox:
+        env = target_env(sandbox.url, tmp_path / "rejected.jsonl")
+        first = meltano("--log-format=json", "run", "tap-spreadsheets", "target-shopimind", extra_env=env)
+        assert sandbox.stats()["items"] == EXPECTED
+        assert len(EXPECTED) == len(RESOURCES)
+        report = meltano.state(STATE_ID)["singer_state"]["target_shopimind"]
+        assert report["rejected_count"] == {"newsletter_subscribers": 1}
+        assert report["rejected"][0]["key"] == "not-an-email"
+
+        # The stream maps turned the shop's column names into ShopiMind fields.
+        customer = next(c for c in sandbox.items("customers") if c["customer_id"] == "1")
+        assert customer["first_name"] == "Camille"
+        assert customer["lang"] == "fr"
+        assert customer["group_ids"] == ["2", "3"]
+        assert customer["is_newsletter_subscribed"] is True
+        order = next(o for o in sandbox.items("orders") if o["order_id"] == "1001")
+        assert order["customer"] == {
+            "customer_id": "1",
+            "email": "camille.martin@example.com",
+            "created_at": "2025-01-05T10:00:00.000Z",
+        }
+        assert [line["product_id"] for line in order["products"]] == [1, 3]
+        address = next(a for a in sandbox.items("customers_addresses") if a["address_id"] == 21)
+        assert address["postal_code"] == "06000"
+        assert address["address_line_2"] is None
+        requests_after_first = sandbox.stats()["requests"]
+
+        second = meltano("--log-format=json", "run", "tap-spreadsheets", "target-shopimind", extra_env=env)
+        skipped = [e for e in log_events(second.stdout + second.stderr, "tap-spreadsheets") if "<= bookmark=" in e]
+        assert len(skipped) == len(EXPECTED), skipped
+        assert sandbox.stats()["requests"] == requests_after_first  # nothing re-sent
+        totals = [e for e in log_events(first.stdout + first.stderr, "target-shopimind") if "total:" in e]
+        assert "received 43, sent 42, rejected 1" in totals[-1]
