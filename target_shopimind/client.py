@@ -7,6 +7,7 @@ stays inside the per-key quota instead of discovering it through 429s.
 from __future__ import annotations
 
 import collections
+import contextlib
 import email.utils
 import ipaddress
 import json
@@ -65,26 +66,41 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._next = 0.0
         self._blocked_until = 0.0
+        self._pauses = 0
         self._window: collections.deque[float] = collections.deque()
 
     def acquire(self) -> None:
-        """Block until this caller may send one request."""
-        with self._lock:
-            now = self._clock()
-            slot = max(now, self._next, self._blocked_until)
-            while self._window and self._window[0] <= slot - WINDOW_SECONDS:
-                self._window.popleft()
-            if len(self._window) >= self.per_minute:
-                slot = max(slot, self._window[0] + WINDOW_SECONDS)
-            self._window.append(slot)
-            self._next = slot + self.interval
-        if slot > now:
-            time.sleep(slot - now)
+        """Block until this caller may send one request.
+
+        A pause (Retry-After) that begins while a caller sleeps towards its slot holds that
+        caller back too: it gives the slot up and takes a new one after the pause.
+        """
+        while True:
+            with self._lock:
+                now = self._clock()
+                slot = max(now, self._next, self._blocked_until)
+                while self._window and self._window[0] <= slot - WINDOW_SECONDS:
+                    self._window.popleft()
+                if len(self._window) >= self.per_minute:
+                    slot = max(slot, self._window[0] + WINDOW_SECONDS)
+                self._window.append(slot)
+                self._next = slot + self.interval
+                pauses = self._pauses
+            if slot > now:
+                time.sleep(slot - now)
+            with self._lock:
+                if self._pauses == pauses or slot >= self._blocked_until:
+                    return
+                with contextlib.suppress(ValueError):
+                    self._window.remove(slot)
 
     def pause(self, seconds: float) -> None:
-        """Hold every sender back (the server said Retry-After)."""
+        """Hold every sender back (the server said Retry-After), those already waiting too."""
         with self._lock:
-            self._blocked_until = max(self._blocked_until, self._clock() + seconds)
+            until = self._clock() + seconds
+            if until > self._blocked_until:
+                self._blocked_until = until
+                self._pauses += 1
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:

@@ -5,8 +5,8 @@
     .venv/bin/python tests/benchmarks/bench.py --quick    # smaller inputs, about two minutes
     .venv/bin/python tests/benchmarks/bench.py --only customers,mixed
 
-Each scenario writes its Singer input into a temporary directory, starts a sandbox in this
-process, and runs the real CLI (`python -m target_shopimind.target`) as a subprocess with the
+Each scenario writes its Singer input into a temporary directory, starts a sandbox in a child
+process (so this process stays small, see `SandboxProcess`), and runs the real CLI (`python -m target_shopimind.target`) as a subprocess with the
 input file on stdin. Every scenario runs twice: as configured (`max_concurrent_requests` 4,
 the default) and as a serial baseline (`max_concurrent_requests` 1: one request in flight,
 chunks sent one after another, as a plain SDK BatchSink or the official JavaScript SDK do).
@@ -45,7 +45,14 @@ sys.path.insert(0, str(ROOT))
 
 from target_shopimind.resources import BY_NAME  # noqa: E402
 from target_shopimind.routing import route  # noqa: E402
-from target_shopimind.sandbox import DEFAULT_API_KEY, Sandbox  # noqa: E402
+from target_shopimind.sandbox import DEFAULT_API_KEY, Sandbox, _Handler  # noqa: E402
+
+# The sandbox writes an answer's headers and body in two send() calls; with Nagle's algorithm
+# on, the body waits for the client's delayed ACK (about 40 ms on Linux), which would add
+# ~44 ms to every request and flatter the concurrent runs against the serial baseline.
+# Real HTTP servers set TCP_NODELAY; so does the sandbox here (proposed upstream too).
+NAGLE_PATCHED = not getattr(_Handler, "disable_nagle_algorithm", False)
+_Handler.disable_nagle_algorithm = True
 
 TARGET = [sys.executable, "-m", "target_shopimind.target"]
 QUOTA_GOAL = 0.95
@@ -113,8 +120,16 @@ def customers_input(path: Path, count: int, *, state_every: int = 10_000) -> Inp
     """One `public-customers` stream, a STATE every `state_every` records (as SDK taps do)."""
     stream = "public-customers"
     with path.open("wb") as out:
-        out.write(_line({"type": "SCHEMA", "stream": stream, "schema": {"type": "object", "properties": CUSTOMER_SCHEMA},
-                         "key_properties": ["id"]}))
+        out.write(
+            _line(
+                {
+                    "type": "SCHEMA",
+                    "stream": stream,
+                    "schema": {"type": "object", "properties": CUSTOMER_SCHEMA},
+                    "key_properties": ["id"],
+                }
+            )
+        )
         for n in range(1, count + 1):
             row = {
                 "id": n,
@@ -148,8 +163,16 @@ def mixed_input(path: Path, scale: float) -> Input:
                 continue
             full_batches, rest = (20, 17) if resource.max_batch == 50 else (10, 37)
             count = int(resource.max_batch * full_batches * scale) + rest
-            out.write(_line({"type": "SCHEMA", "stream": stream, "schema": {"type": "object", "properties": props},
-                             "key_properties": key}))
+            out.write(
+                _line(
+                    {
+                        "type": "SCHEMA",
+                        "stream": stream,
+                        "schema": {"type": "object", "properties": props},
+                        "key_properties": key,
+                    }
+                )
+            )
             template = rows[0]
             for n in range(1, count + 1):
                 out.write(_line({"type": "RECORD", "stream": stream, "record": {**template, **VARY[stream](n)}}))
@@ -158,6 +181,79 @@ def mixed_input(path: Path, scale: float) -> Input:
             expected[resource.name] = count
             records += count
     return Input(path, records, expected)
+
+
+# --- the sandbox, in its own process ------------------------------------------------------
+#
+# Linux charges a child's ru_maxrss with the RSS its parent had when the child was spawned
+# (exec records the old address space's high-water mark). A sandbox holding a million items
+# in this process would thus inflate the target's figure; so the sandbox runs in a child of
+# its own and reports figures computed from its request log, and this process stays small.
+
+
+def log_figures(sandbox: Sandbox, expected: dict[str, int]) -> dict[str, t.Any]:
+    """What a run did on the wire, from the sandbox's request log (runs in the sandbox process)."""
+    log = [e for e in sandbox.requests if e["method"] == "POST" and e["path"].startswith("/v1/")]
+    stats = sandbox.stats()
+    starts = sorted(e["started"] for e in log)
+    upserts = [e for e in log if e["status"] == 200 and e["resource"] and not e["path"].endswith("bulk-delete")]
+    partial: dict[str, int] = {}
+    for e in upserts:
+        if e["items"] != BY_NAME[e["resource"]].max_batch:
+            partial[e["resource"]] = partial.get(e["resource"], 0) + 1
+    return {
+        "requests": len(log),
+        "first_start": starts[0] if starts else 0.0,
+        "last_start": starts[-1] if starts else 0.0,
+        "last_end": max((e["ended"] for e in log), default=0.0),
+        "upserts": len(upserts),
+        "full": sum(1 for e in upserts if e["items"] == BY_NAME[e["resource"]].max_batch),
+        "partial": partial,
+        "throttled": sum(1 for e in log if e["status"] == 429),
+        "statuses": stats["by_status"],
+        "max_in_flight": stats["max_in_flight"],
+        "landed_ok": all(stats["items"].get(name, 0) == count for name, count in expected.items()),
+    }
+
+
+def serve_sandbox(spec: str) -> int:
+    """`bench.py --serve-sandbox JSON`: run a sandbox; answer `report` lines on stdin."""
+    sandbox = Sandbox(port=0, seed=1, **json.loads(spec)).start()
+    print(json.dumps({"url": sandbox.url}), flush=True)
+    try:
+        for line in sys.stdin:
+            command = json.loads(line)
+            if command["op"] == "report":
+                print(json.dumps(log_figures(sandbox, command["expected"])), flush=True)
+    finally:
+        sandbox.stop()
+    return 0
+
+
+class SandboxProcess:
+    """A sandbox child process: `url`, then `report(expected)`, then `close()`."""
+
+    def __init__(self, **settings: t.Any) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve-sandbox", json.dumps(settings)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        assert self.proc.stdout is not None
+        self.url = json.loads(self.proc.stdout.readline())["url"]
+
+    def report(self, expected: dict[str, int]) -> dict[str, t.Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps({"op": "report", "expected": expected}) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
 
 
 # --- one run -----------------------------------------------------------------------------
@@ -186,6 +282,7 @@ class Result:
     landed_ok: bool
     max_in_flight: int
     rejected: int
+    parent_rss_mb: float
 
     @property
     def quota_use(self) -> float | None:
@@ -205,6 +302,14 @@ class Result:
         return self.cpu / self.records * 100_000 if self.records else 0.0
 
 
+def _own_rss_mb() -> float:
+    with open("/proc/self/status") as status:  # noqa: PTH123
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def run_target(
     label: str,
     work: Path,
@@ -215,14 +320,14 @@ def run_target(
     config: dict[str, t.Any],
 ) -> Result:
     """Start a sandbox, run the CLI on `data`, and measure."""
-    sandbox = Sandbox(port=0, quota=sandbox_quota, latency_ms=latency_ms, seed=1)
-    sandbox.start()
+    sandbox = SandboxProcess(quota=sandbox_quota, latency_ms=latency_ms)
     try:
         cfg = {"api_key": DEFAULT_API_KEY, "base_url": sandbox.url, **config}
         stem = label.replace("/", "-")
         cfg_path = work / f"{stem}.config.json"
         cfg_path.write_text(json.dumps(cfg))
         out_path, err_path = work / f"{stem}.stdout", work / f"{stem}.stderr"
+        parent_rss = _own_rss_mb()
         with data.path.open("rb") as stdin, out_path.open("wb") as stdout, err_path.open("wb") as stderr:
             began = time.monotonic()
             proc = subprocess.Popen(
@@ -231,47 +336,39 @@ def run_target(
             _, status, usage = os.wait4(proc.pid, 0)
             wall = time.monotonic() - began
             proc.returncode = os.waitstatus_to_exitcode(status)
-        log = [e for e in sandbox.requests if e["path"].startswith("/v1/") and e["method"] == "POST"]
-        stats = sandbox.stats()
-        landed_ok = all(stats["items"].get(name, 0) == count for name, count in data.expected.items())
+        figures = sandbox.report(data.expected)
     finally:
-        sandbox.stop()
+        sandbox.close()
     states = [json.loads(line) for line in out_path.read_text().splitlines() if line.strip()]
     rejected = sum((states[-1].get("target_shopimind", {}).get("rejected_count") or {}).values()) if states else -1
-    if proc.returncode != 0 or not landed_ok:
+    if proc.returncode != 0 or not figures["landed_ok"]:
         tail = err_path.read_text(errors="replace")[-2000:]
-        print(f"  !! {label}: exit {proc.returncode}, landed as expected: {landed_ok}\n{tail}", file=sys.stderr)
-    starts = sorted(e["started"] for e in log)
-    rpm = (len(starts) - 1) / (starts[-1] - starts[0]) * 60 if len(starts) > 1 and starts[-1] > starts[0] else 0.0
-    span = (max(e["ended"] for e in log) - starts[0]) if log else 0.0
-    upserts = [e for e in log if e["status"] == 200 and e["resource"] and not e["path"].endswith("bulk-delete")]
-    full = sum(1 for e in upserts if e["items"] == BY_NAME[e["resource"]].max_batch)
-    partial_by_resource: dict[str, int] = {}
-    for e in upserts:
-        if e["items"] != BY_NAME[e["resource"]].max_batch:
-            partial_by_resource[e["resource"]] = partial_by_resource.get(e["resource"], 0) + 1
+        print(
+            f"  !! {label}: exit {proc.returncode}, landed as expected: {figures['landed_ok']}\n{tail}", file=sys.stderr
+        )
+    n, first, last = figures["requests"], figures["first_start"], figures["last_start"]
     drains = len(states)
-    excused = sum(min(n, drains) for n in partial_by_resource.values())
     return Result(
         label=label,
         exit_code=proc.returncode,
         records=data.records,
-        requests=len(log),
+        requests=n,
         quota=int(config.get("max_requests_per_minute", 600)) if sandbox_quota else None,
-        rpm=rpm,
-        upserts=len(upserts),
-        full=full,
-        partial=sum(partial_by_resource.values()),
-        excused=excused,
-        throttled=sum(1 for e in log if e["status"] == 429),
-        span=span,
+        rpm=(n - 1) / (last - first) * 60 if n > 1 and last > first else 0.0,
+        upserts=figures["upserts"],
+        full=figures["full"],
+        partial=sum(figures["partial"].values()),
+        excused=sum(min(count, drains) for count in figures["partial"].values()),
+        throttled=figures["throttled"],
+        span=figures["last_end"] - first,
         wall=wall,
         cpu=usage.ru_utime + usage.ru_stime,
         rss_mb=usage.ru_maxrss / 1024,
         drains=drains,
-        landed_ok=landed_ok,
-        max_in_flight=stats["max_in_flight"],
+        landed_ok=figures["landed_ok"],
+        max_in_flight=figures["max_in_flight"],
         rejected=rejected,
+        parent_rss_mb=parent_rss,
     )
 
 
@@ -352,21 +449,29 @@ def row(r: Result) -> str:
 def verdicts(name: str, main: Result, serial: Result | None) -> list[str]:
     out = []
     ok = main.exit_code == 0 and main.landed_ok and main.rejected == 0
-    out.append(f"  correct: exit {main.exit_code}, every item landed: {main.landed_ok}, rejected: {main.rejected}"
-               + ("" if ok else "   <-- PROBLEM"))
+    out.append(
+        f"  correct: exit {main.exit_code}, every item landed: {main.landed_ok}, rejected: {main.rejected}"
+        + ("" if ok else "   <-- PROBLEM")
+    )
     if main.quota_use is not None:
         flag = "ok" if main.quota_use >= QUOTA_GOAL else "BELOW GOAL"
-        out.append(f"  quota use {main.quota_use:.1%} (goal >= {QUOTA_GOAL:.0%}): {flag}; "
-                   f"429s caused by the target: {main.throttled}" + ("" if main.throttled == 0 else "   <-- PROBLEM"))
+        out.append(
+            f"  quota use {main.quota_use:.1%} (goal >= {QUOTA_GOAL:.0%}): {flag}; "
+            f"429s caused by the target: {main.throttled}" + ("" if main.throttled == 0 else "   <-- PROBLEM")
+        )
     flag = "ok" if main.fill >= FILL_GOAL else "BELOW GOAL"
-    out.append(f"  full batches {main.full}/{main.upserts - main.excused} = {main.fill:.2%} (goal >= {FILL_GOAL:.0%}): "
-               f"{flag}; {main.partial} partial, {main.excused} excused (stream ends / {main.drains} drains)")
+    out.append(
+        f"  full batches {main.full}/{main.upserts - main.excused} = {main.fill:.2%} (goal >= {FILL_GOAL:.0%}): "
+        f"{flag}; {main.partial} partial, {main.excused} excused (stream ends / {main.drains} drains)"
+    )
     if serial is not None:
         speed = main.records_per_s / serial.records_per_s if serial.records_per_s else float("nan")
         rate = main.rpm / serial.rpm if serial.rpm else float("nan")
-        out.append(f"  vs serial baseline: x{speed:.2f} records/s, x{rate:.2f} requests/min"
-                   + (f" (serial uses {serial.quota_use:.1%} of the quota)" if serial.quota_use is not None else "")
-                   + f"; CPU/100k {main.cpu_per_100k:.2f} s vs {serial.cpu_per_100k:.2f} s")
+        out.append(
+            f"  vs serial baseline: x{speed:.2f} records/s, x{rate:.2f} requests/min"
+            + (f" (serial uses {serial.quota_use:.1%} of the quota)" if serial.quota_use is not None else "")
+            + f"; CPU/100k {main.cpu_per_100k:.2f} s vs {serial.cpu_per_100k:.2f} s"
+        )
     return out
 
 
@@ -376,11 +481,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated scenario names (customers, mixed, cost-...)")
     parser.add_argument("--no-serial", action="store_true", help="skip the serial baseline runs")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (inputs, logs)")
+    parser.add_argument("--serve-sandbox", metavar="JSON", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve_sandbox:
+        return serve_sandbox(args.serve_sandbox)
     chosen = [s for s in scenarios(args.quick) if not args.only or s.name in args.only.split(",")]
     work = Path(tempfile.mkdtemp(prefix="shopimind-bench-"))
-    print(f"target-shopimind benchmark ({'quick' if args.quick else 'full'}), Python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} CPUs, work dir {work}")
+    print(
+        f"target-shopimind benchmark ({'quick' if args.quick else 'full'}), Python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} CPUs, work dir {work}"
+    )
+    if NAGLE_PATCHED:
+        print("note: sandbox answers sent with TCP_NODELAY (bench-side patch; see the comment in bench.py)")
     results: dict[str, tuple[Result, Result | None]] = {}
     try:
         for scenario in chosen:
@@ -388,15 +500,25 @@ def main(argv: list[str] | None = None) -> int:
             began = time.monotonic()
             data = scenario.make(work / f"{scenario.name}.jsonl")
             size = data.path.stat().st_size / 1e6
-            print(f"   input: {data.records:,} records, {size:.1f} MB, written in {time.monotonic() - began:.1f} s",
-                  flush=True)
+            print(
+                f"   input: {data.records:,} records, {size:.1f} MB, written in {time.monotonic() - began:.1f} s",
+                flush=True,
+            )
             runs: list[Result] = []
             for label, extra in (("", {}), ("serial", {"max_concurrent_requests": 1})):
                 if label and (args.no_serial or not scenario.serial):
                     continue
                 name = f"{scenario.name}{'/' + label if label else ''}"
-                runs.append(run_target(name, work, data, latency_ms=scenario.latency_ms,
-                                       sandbox_quota=scenario.sandbox_quota, config={**scenario.config, **extra}))
+                runs.append(
+                    run_target(
+                        name,
+                        work,
+                        data,
+                        latency_ms=scenario.latency_ms,
+                        sandbox_quota=scenario.sandbox_quota,
+                        config={**scenario.config, **extra},
+                    )
+                )
                 print(f"   {name}: done in {runs[-1].wall:.1f} s", flush=True)
             main_run, serial_run = runs[0], runs[1] if len(runs) > 1 else None
             results[scenario.name] = (main_run, serial_run)
@@ -410,9 +532,15 @@ def main(argv: list[str] | None = None) -> int:
         if len(cost) >= 2:
             (n1, r1), (n2, r2) = cost[0], cost[-1]
             growth = r2.rss_mb / r1.rss_mb if r1.rss_mb else float("nan")
-            print(f"\n== memory: peak RSS {r1.rss_mb:.1f} MB for {r1.records:,} records vs {r2.rss_mb:.1f} MB for "
-                  f"{r2.records:,} (x{growth:.2f} for x{r2.records / r1.records:.0f} the input): "
-                  + ("flat" if growth < 1.25 else "GROWS WITH INPUT"))
+            print(
+                f"\n== memory: peak RSS {r1.rss_mb:.1f} MB for {r1.records:,} records vs {r2.rss_mb:.1f} MB for "
+                f"{r2.records:,} (x{growth:.2f} for x{r2.records / r1.records:.0f} the input): "
+                + ("flat" if growth < 1.25 else "GROWS WITH INPUT")
+            )
+            print(
+                f"   (ru_maxrss of a child includes its parent's RSS at spawn time; this process's peak was "
+                f"{max(r1.parent_rss_mb, r2.parent_rss_mb):.1f} MB, below the figures above)"
+            )
             print(f"== CPU: {r1.cpu_per_100k:.2f} s per 100k records ({n1}), {r2.cpu_per_100k:.2f} s ({n2})")
     finally:
         if args.keep:
