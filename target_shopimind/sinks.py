@@ -155,6 +155,10 @@ class ShopiMindSink(Sink):
 
     def setup(self) -> None:
         """Say once, per stream, why it goes nowhere; stop if the user asked for that."""
+        for old in self.shop.replaced_sinks(self.stream_name):
+            # A new SCHEMA replaced that sink: its buffer goes first, so no record of it is
+            # overtaken by a newer version buffered here.
+            self.shop.drain_one(old)
         if self.stream_name == PROBE_STREAM:
             self.shop.check_connection()
             return

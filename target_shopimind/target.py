@@ -178,6 +178,10 @@ class TargetShopiMind(Target):
         if errors:
             raise ConfigValidationError("Config validation failed", errors=errors)
 
+    def replaced_sinks(self, stream: str) -> list[Sink]:
+        """Sinks of `stream` that a new SCHEMA retired and the SDK has not drained yet."""
+        return [sink for sink in self._sinks_to_clear if sink.stream_name == stream]
+
     def route(self, stream: str) -> routing.Route:
         """Where a stream (after stream maps) goes."""
         if stream not in self._routes:

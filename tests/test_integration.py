@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 from conftest import (
     API_KEY,
+    CUSTOMER_PROPS,
     TARGET,
     customer,
     customers_stream,
@@ -472,3 +473,17 @@ def test_about_lists_every_contract_setting() -> None:
         "stream_maps",
     ):
         assert f"| {setting} |" in out, setting
+
+
+def test_a_new_schema_does_not_let_newer_versions_overtake(tmp_path: pathlib.Path, sandbox: Sandbox) -> None:
+    wider = {**CUSTOMER_PROPS, "nickname": {"type": ["string", "null"]}}
+    messages = [
+        *customers_stream([1, 2, 3]),
+        schema("public-customers", wider, ["id"]),
+        *(record("public-customers", customer(n, first_name="Second")) for n in range(1, 51)),
+        state({"b": 1}),
+    ]
+    run = run_target(tmp_path, target_config(sandbox), messages)
+    assert run.returncode == 0, run.stderr
+    assert [len(r["keys"]) for r in sandbox.requests] == [3, 50]  # the retired sink's buffer first
+    assert next(c for c in sandbox.items("customers") if c["customer_id"] == "1")["first_name"] == "Second"
