@@ -448,33 +448,6 @@ def test_report_replaces_the_copy_that_came_back_through_the_tap(tmp_path: pathl
     assert run.last_state == {"bookmarks": {"x": 1}, "target_shopimind": {"rejected_count": {}, "rejected": []}}
 
 
-def test_about_lists_every_contract_setting() -> None:
-    out = subprocess.run([*TARGET, "--about", "--format=markdown"], capture_output=True, text=True, check=True).stdout
-    for setting in (
-        "api_key",
-        "base_url",
-        "stream_resource_map",
-        "on_unknown_stream",
-        "on_deleted_record",
-        "default_lang",
-        "default_currency",
-        "shop_id",
-        "id_data_source",
-        "source_label",
-        "max_requests_per_minute",
-        "max_concurrent_requests",
-        "request_timeout",
-        "max_retries",
-        "checkpoint_interval_seconds",
-        "dry_run",
-        "rejected_records_path",
-        "max_rejected_records",
-        "batch_size_rows",
-        "stream_maps",
-    ):
-        assert f"| {setting} |" in out, setting
-
-
 def test_a_new_schema_does_not_let_newer_versions_overtake(tmp_path: pathlib.Path, sandbox: Sandbox) -> None:
     wider = {**CUSTOMER_PROPS, "nickname": {"type": ["string", "null"]}}
     messages = [

@@ -69,6 +69,14 @@ def plugin(kind: str, name: str) -> dict:
     return next(p for p in meltano_project()["plugins"][kind] if p["name"] == name)
 
 
+def test_about_lists_every_contract_setting() -> None:
+    assert set(about()["settings"]["properties"]) >= CONTRACT_SETTINGS
+    markdown = subprocess.run(
+        [str(BIN / "target-shopimind"), "--about", "--format=markdown"], capture_output=True, text=True, check=True
+    ).stdout
+    assert all(f"| {name} |" in markdown for name in CONTRACT_SETTINGS)
+
+
 # -- meltano.yml --------------------------------------------------------------------------
 
 
