@@ -45,14 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from target_shopimind.resources import BY_NAME  # noqa: E402
 from target_shopimind.routing import route  # noqa: E402
-from target_shopimind.sandbox import DEFAULT_API_KEY, Sandbox, _Handler  # noqa: E402
-
-# The sandbox writes an answer's headers and body in two send() calls; with Nagle's algorithm
-# on, the body waits for the client's delayed ACK (about 40 ms on Linux), which would add
-# ~44 ms to every request and flatter the concurrent runs against the serial baseline.
-# Real HTTP servers set TCP_NODELAY; so does the sandbox here (proposed upstream too).
-NAGLE_PATCHED = not getattr(_Handler, "disable_nagle_algorithm", False)
-_Handler.disable_nagle_algorithm = True
+from target_shopimind.sandbox import DEFAULT_API_KEY, Sandbox  # noqa: E402
 
 TARGET = [sys.executable, "-m", "target_shopimind.target"]
 QUOTA_GOAL = 0.95
@@ -491,8 +484,6 @@ def main(argv: list[str] | None = None) -> int:
         f"target-shopimind benchmark ({'quick' if args.quick else 'full'}), Python {sys.version.split()[0]}, "
         f"{os.cpu_count()} CPUs, work dir {work}"
     )
-    if NAGLE_PATCHED:
-        print("note: sandbox answers sent with TCP_NODELAY (bench-side patch; see the comment in bench.py)")
     results: dict[str, tuple[Result, Result | None]] = {}
     try:
         for scenario in chosen:
