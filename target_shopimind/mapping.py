@@ -316,7 +316,7 @@ class ItemMapper:
             if item.get(name) is None:
                 item[name] = _format_utc(datetime.datetime.now(_UTC)) if value == "now" else value
         if self.is_order and item.get("cart_updated_at") in (None, ""):
-            # [TH5]: an empty cart_updated_at got the order rejected; it falls back to the order date.
+            # Observed in production: an empty cart_updated_at got the order rejected; it falls back to the order date.
             fallback = item.get("updated_at") or item.get("created_at")
             if fallback:
                 item["cart_updated_at"] = fallback

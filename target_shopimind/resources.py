@@ -2,7 +2,8 @@
 
 Routing, mapping, validation, batching, delivery order, the sandbox and the docs all
 read this table: adding a resource is adding a row. Types and rules follow
-`shopimind-api.md`; a rule is here only when a source evidences it.
+ShopiMind's documentation, its official SDK and what production connectors observed; a rule
+is here only when a source evidences it.
 """
 
 from __future__ import annotations
@@ -150,7 +151,7 @@ RESOURCES: tuple[Resource, ...] = (
             *_common(),
             _LANG,
             _req("name"),
-            # [KIT] fills these technical fields when the author leaves them out.
+            # The official integration kit fills these technical fields when the author leaves them out.
             _req("is_deleted", BOOL, default=False),
             *_stamps(default_now=True),
         ),
@@ -182,7 +183,7 @@ RESOURCES: tuple[Resource, ...] = (
             *_common(),
             _LANG,
             _req("name"),
-            _req("description", default=""),  # [TH5] sends "" when empty
+            _req("description", default=""),  # a production connector sends "" when empty
             Field("parent_category_id", ID),
             _req("link"),
             _req("is_active", BOOL),
@@ -224,7 +225,7 @@ RESOURCES: tuple[Resource, ...] = (
             _req("name"),
             Field("reference"),
             Field("ean13"),
-            _req("description", default=""),  # [TH5] sends "" when empty
+            _req("description", default=""),  # a production connector sends "" when empty
             Field("description_short"),
             _req("link"),
             Field("image_link"),
@@ -233,7 +234,7 @@ RESOURCES: tuple[Resource, ...] = (
             _CURRENCY,
             _req("price", MONEY),
             Field("price_discount", MONEY),
-            _req("quantity_remaining", INT),  # [TH5]: must be an integer
+            _req("quantity_remaining", INT),  # production-observed: must be an integer
             _req("is_active", BOOL),
             *_stamps(),
         ),
@@ -255,7 +256,7 @@ RESOURCES: tuple[Resource, ...] = (
             *_common(),
             _LANG,
             Field("variation_id", ID),
-            _req("url", https=True),  # [DOC]: HTTPS only; [TH5]: empty refused
+            _req("url", https=True),  # docs: HTTPS only; observed: empty refused
             _req("is_default", BOOL),
             *_stamps(required=False),
         ),
@@ -283,7 +284,7 @@ RESOURCES: tuple[Resource, ...] = (
             Field("image_link"),
             _req("price", MONEY),
             Field("price_discount", MONEY),
-            _req("quantity_remaining", INT),  # [TH5]: must be an integer
+            _req("quantity_remaining", INT),  # production-observed: must be an integer
             _req("is_default", BOOL),
             *_stamps(required=False),
         ),
@@ -313,7 +314,7 @@ RESOURCES: tuple[Resource, ...] = (
             _LANG,
             Field("group_ids", STR_LIST),
             Field("is_active", BOOL, nullable=False),
-            Field("gender", INT, nullable=False, enum=(0, 1, 2), note="[TH5] 0 unknown, 1 Mr, 2 Mrs"),
+            Field("gender", INT, nullable=False, enum=(0, 1, 2), note="0 unknown, 1 Mr, 2 Mrs"),
             *_stamps(),
         ),
         id_field="customer_id",
@@ -339,9 +340,9 @@ RESOURCES: tuple[Resource, ...] = (
             Field("company"),
             _req("address_line_1"),
             Field("address_line_2"),
-            _req("postal_code", pattern=_POSTAL),  # [TH5]
+            _req("postal_code", pattern=_POSTAL),  # observed
             _req("city"),
-            Field("country", COUNTRY, pattern=r"^[A-Z]{2}$"),  # [TH5]: ISO alpha-2 or null
+            Field("country", COUNTRY, pattern=r"^[A-Z]{2}$"),  # observed: ISO alpha-2 or null
             _req("is_active", BOOL),
             *_stamps(required=False),
         ),
@@ -379,23 +380,23 @@ RESOURCES: tuple[Resource, ...] = (
                 "products",
                 OBJECT_LIST,
                 fields=(
-                    _req("product_id", INT),  # [TH5]: an integer is required
+                    _req("product_id", INT),  # observed: an integer is required
                     Field("product_variation_id", ID),
                     _req("price", MONEY),
                     _req("price_without_tax", MONEY),
                     Field("manufacturer_id"),
-                    _req("quantity", INT),  # [TH5]: integer
+                    _req("quantity", INT),  # observed: integer
                 ),
             ),
             _req("cart_id"),
-            _req("cart_updated_at", DATETIME),  # [TH5]: "" got the order rejected
+            _req("cart_updated_at", DATETIME),  # observed: "" got the order rejected
             _req("amount", MONEY),
             _req("amount_without_tax", MONEY),
             _req("shipping_costs", MONEY),
             _req("shipping_costs_without_tax", MONEY),
             Field("shipping_number"),
             _CURRENCY,
-            Field("voucher_used", max_length=256),  # [TH5]
+            Field("voucher_used", max_length=256),  # observed
             Field("voucher_value"),  # a string: amount or percentage
             _req("is_confirmed", BOOL),
             *_stamps(),
@@ -427,7 +428,7 @@ RESOURCES: tuple[Resource, ...] = (
             _req("description"),
             _req("started_at", DATETIME),
             Field("ended_at", DATETIME),
-            Field("customer_id"),  # [TH5]: must be a string
+            Field("customer_id"),  # observed: must be a string
             _req(
                 "type_voucher",
                 enum=("free_shipping", "amount_reduction", "percentage_reduction", "specific_coupon"),
@@ -456,9 +457,9 @@ RESOURCES: tuple[Resource, ...] = (
             *_common(data_source=False),
             _req("email", pattern=_EMAIL),
             _req("is_subscribed", BOOL),
-            _req("first_name", default=""),  # [TH5] sends "" when unknown
+            _req("first_name", default=""),  # a production connector sends "" when unknown
             _req("last_name", default=""),
-            # [TH5]: optional, null accepted, "" refused, else must match the pattern.
+            # observed: optional, null accepted, "" refused, else must match the pattern.
             Field("postal_code", pattern=_POSTAL),
             _LANG,
             _req("updated_at", DATETIME),

@@ -1,4 +1,4 @@
-"""Record → item (target-interface.md "Record → item"; shopimind-api.md §7, §8)."""
+"""Record → item: key, types, nested values, injected settings, dropped fields."""
 
 from __future__ import annotations
 

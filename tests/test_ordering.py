@@ -1,4 +1,4 @@
-"""Order and batching on the wire, through the real CLI against the sandbox (issue 4).
+"""Order and batching on the wire, through the real CLI against the sandbox.
 
 What the sandbox's request log must show:
 - never more requests in flight than `max_concurrent_requests`;

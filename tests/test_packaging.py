@@ -22,7 +22,7 @@ HUB_FILE = ROOT / "meltano-hub" / "loaders" / "target-shopimind" / "shopimind-co
 BIN = Path(sys.executable).parent
 MELTANO_VERSION = "4.4.1"
 
-# The contract's settings (shared/target-interface.md), which every definition must declare.
+# The documented settings, which every definition must declare.
 CONTRACT_SETTINGS = {
     "api_key",
     "base_url",

@@ -1,4 +1,4 @@
-"""Resilience through the real CLI against the sandbox's fault flags (issue 4).
+"""Resilience through the real CLI against the sandbox's fault flags.
 
 - server faults (500, 503 + Retry-After, dropped connections, answers slower than
   request_timeout, applied-then-500): exit 0 and every valid record stored;

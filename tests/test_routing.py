@@ -1,4 +1,4 @@
-"""Default routing, explicit `stream_resource_map`, and its checks (target-interface.md)."""
+"""Default routing, explicit `stream_resource_map`, and its checks."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from target_shopimind.routing import check_resource_map, route
 
 RESOURCE_NAMES = [r.name for r in resources.RESOURCES]
 
-# The contract's "obvious aliases" (target-interface.md, Default routing), with their resource.
+# The documented aliases, with their resource.
 CONTRACT_ALIASES = {
     "customer_groups": "customers_groups",
     "groups": "customers_groups",

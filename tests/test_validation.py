@@ -1,4 +1,4 @@
-"""Local validation rules (target-interface.md "Record → item" step 6; shopimind-api.md §7, §8)."""
+"""Local validation rules: required fields, types, enums and the formats ShopiMind enforces."""
 
 from __future__ import annotations
 
@@ -138,7 +138,7 @@ VALID: dict[str, dict[str, t.Any]] = {
     },
 }
 
-# Required fields per shopimind-api.md §8 (SDK-required, minus what the docs quickstart and [TH5] show optional).
+# Required fields: SDK-required, minus what the docs quickstart and a production connector show optional.
 REQUIRED: dict[str, set[str]] = {
     "customers_groups": {"group_id", "lang", "name", "created_at", "updated_at"},
     "orders_statuses": {"status_id", "lang", "name", "is_deleted", "created_at", "updated_at"},

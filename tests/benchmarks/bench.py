@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmark target-shopimind against the bundled sandbox (issue 4, "Deliver at the quota").
+"""Benchmark target-shopimind against the bundled sandbox.
 
     .venv/bin/python tests/benchmarks/bench.py            # every scenario (the 1M-record one takes minutes)
     .venv/bin/python tests/benchmarks/bench.py --quick    # smaller inputs, about two minutes
