@@ -183,12 +183,12 @@ class Delivery:
                 self._cond.wait(1.0)
             self._raise_if_failed()
 
-    def close(self) -> None:
-        """Stop the workers (after `wait_idle`, nothing is lost)."""
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the workers (after `wait_idle`, nothing is lost); `wait=False` on a failure."""
         with self._cond:
             self._closing = True
             self._cond.notify_all()
-        for thread in self._threads:
+        for thread in self._threads if wait else ():
             thread.join(timeout=5)
 
     @property

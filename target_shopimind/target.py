@@ -251,9 +251,9 @@ class TargetShopiMind(Target):
         self.close()
         self.report.log_summary()
 
-    def close(self) -> None:
-        """Stop the workers, close connections and the rejects file."""
-        self.delivery.close()
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the workers (`wait`: let them finish), close connections and the rejects file."""
+        self.delivery.close(wait=wait)
         if self.client is not None:
             self.client.close()
         self.report.close()
@@ -271,6 +271,7 @@ class TargetShopiMind(Target):
             super()._handle_termination(signum, frame)
         finally:
             self.report.log_summary()
+            self.close(wait=False)
 
     def _keep_what_came_before(self) -> None:
         """Bad input: settle every record read before it, emit its STATE, then stop."""
@@ -291,7 +292,7 @@ class TargetShopiMind(Target):
         except TargetError as exc:
             for target in _RUNNING:
                 target.report.log_summary()
-                target.close()
+                target.close(wait=False)
             # Last, so it is the line a caller (Meltano's `config test`) shows as the reason.
             logging.getLogger(cls.name).error("target-shopimind stopped: %s", exc)  # noqa: TRY400
             sys.exit(1)
