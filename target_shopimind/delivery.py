@@ -15,7 +15,6 @@ import collections
 import dataclasses
 import itertools
 import json
-import logging
 import threading
 import typing as t
 
@@ -27,7 +26,6 @@ if t.TYPE_CHECKING:
     from target_shopimind.report import Report
     from target_shopimind.resources import Resource
 
-logger = logging.getLogger("target-shopimind.delivery")
 
 SPLIT_STATUS = frozenset({400, 409, 413, 422})
 _sequence = itertools.count()
@@ -89,11 +87,13 @@ class Sender:
             matched, unmatched = match_rejections(entries or [], keys, self._key_of(batch))
             for local, errors in matched.items():
                 self._reject(batch, positions[local], errors)
-            for errors in unmatched:
-                logger.warning("%s: a rejection matched no item of the batch: %s", batch.stream, "; ".join(errors))
+            for errors in unmatched:  # still reported: a rejection is never dropped
+                self.report.reject(
+                    stream=batch.stream, resource=batch.resource.name, key="?", stage="api", errors=errors, record=None
+                )
             rest = [p for i, p in enumerate(positions) if i not in matched]
             if status == 200:
-                self.report.accepted(batch.resource.name, sent=len(rest))
+                self.report.accepted(batch.resource.name, sent=max(0, len(rest) - len(unmatched)))
             elif rest and len(rest) < len(positions):
                 self._upsert(batch, rest)  # a refused batch accepted nothing: resend the others
             elif rest:
