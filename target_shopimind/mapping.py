@@ -299,8 +299,8 @@ class ItemMapper:
         self.defaults = {f.name: f.default for f in resource.fields if f.default is not None}
         self.is_order = resource.name == "orders"
 
-    def map(self, record: dict) -> tuple[dict, list[str]]:
-        """The item, and the record fields it dropped (unknown to the resource)."""
+    def map(self, record: dict, *, want_dropped: bool = True) -> tuple[dict, list[str]]:
+        """The item, and the record fields it dropped (only listed when `want_dropped`)."""
         source = record
         if self.key_source is not None and source.get(self.resource.id_field) is None:
             source = {**source, self.resource.id_field: source.get(self.key_source)}
@@ -320,6 +320,8 @@ class ItemMapper:
             fallback = item.get("updated_at") or item.get("created_at")
             if fallback:
                 item["cart_updated_at"] = fallback
+        if not want_dropped:
+            return item, []
         dropped = [
             k
             for k in record

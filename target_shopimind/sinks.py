@@ -174,8 +174,8 @@ class ShopiMindSink(Sink):
             self.tally.skipped += 1
             return
         self.tally.received += 1
-        item, dropped = self.mapper.map(record)
-        if dropped and not self._warned_fields:
+        item, dropped = self.mapper.map(record, want_dropped=not self._warned_fields)  # warned once per stream
+        if dropped:
             self._warned_fields = True
             self.logger.warning(
                 "Stream '%s': fields unknown to %s are dropped: %s",

@@ -222,7 +222,7 @@ class TargetShopiMind(Target):
         record = message_dict.get("record") or {}
         sink.tally.received += 1
         try:
-            item = sink.mapper.map(record)[0]
+            item = sink.mapper.map(record, want_dropped=False)[0]
         except Exception:  # noqa: BLE001 - the item is only shown in the report
             item = record
         sink.reject(sink.mapper.key_of(item), errors, item)
