@@ -1,130 +1,18 @@
-"""Shared fixtures: a sandbox on an ephemeral loopback port and a way to run the real CLI."""
+"""Shared fixtures: a sandbox on an ephemeral loopback port (helpers live in `support.py`)."""
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import os
-import subprocess
-import sys
 import typing as t
 
 import pytest
 
-from target_shopimind.sandbox import DEFAULT_API_KEY, Sandbox
+from target_shopimind.sandbox import Sandbox
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
-    from pathlib import Path
-
-API_KEY = DEFAULT_API_KEY
-TARGET = [sys.executable, "-m", "target_shopimind.target"]
-
-
-@dataclasses.dataclass
-class Run:
-    """What one run of `target-shopimind` printed."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def states(self) -> list[dict]:
-        """Every STATE line (stdout carries nothing else)."""
-        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
-
-    @property
-    def last_state(self) -> dict:
-        assert self.states, f"no STATE emitted; stderr:\n{self.stderr[-3000:]}"
-        return self.states[-1]
-
-
-def write_config(tmp_path: Path, config: dict[str, t.Any], name: str = "config.json") -> Path:
-    path = tmp_path / name
-    path.write_text(json.dumps(config))
-    return path
-
-
-def singer_lines(messages: Iterable[dict]) -> str:
-    return "".join(json.dumps(m) + "\n" for m in messages)
-
-
-def run_target(
-    tmp_path: Path,
-    config: dict[str, t.Any],
-    messages: Iterable[dict] | str | bytes,
-    *,
-    timeout: float = 120,
-) -> Run:
-    """Run the real CLI with `messages` on stdin."""
-    payload = messages if isinstance(messages, (str, bytes)) else singer_lines(messages)
-    data = payload.encode() if isinstance(payload, str) else payload
-    proc = subprocess.run(
-        [*TARGET, "--config", str(write_config(tmp_path, config))],
-        input=data,
-        capture_output=True,
-        timeout=timeout,
-        check=False,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    return Run(proc.returncode, proc.stdout.decode(), proc.stderr.decode(errors="replace"))
-
-
-def schema(stream: str, properties: dict[str, dict], key: list[str]) -> dict:
-    return {
-        "type": "SCHEMA",
-        "stream": stream,
-        "schema": {"type": "object", "properties": properties},
-        "key_properties": key,
-    }
-
-
-def record(stream: str, row: dict) -> dict:
-    return {"type": "RECORD", "stream": stream, "record": row}
-
-
-def state(value: dict) -> dict:
-    return {"type": "STATE", "value": value}
-
-
-CUSTOMER_PROPS: dict[str, dict] = {
-    "id": {"type": ["integer", "null"]},
-    "email": {"type": ["string", "null"]},
-    "first_name": {"type": ["string", "null"]},
-    "last_name": {"type": ["string", "null"]},
-    "lang": {"type": ["string", "null"]},
-    "is_newsletter_subscribed": {"type": ["boolean", "null"]},
-    "created_at": {"type": ["string", "null"], "format": "date-time"},
-    "updated_at": {"type": ["string", "null"], "format": "date-time"},
-    "_sdc_deleted_at": {"type": ["string", "null"], "format": "date-time"},
-}
-
-
-def customer(n: int, **overrides: t.Any) -> dict:
-    row = {
-        "id": n,
-        "email": f"c{n}@example.com",
-        "first_name": "Ada",
-        "last_name": f"Lovelace {n}",
-        "lang": "fr_FR",
-        "is_newsletter_subscribed": True,
-        "created_at": "2026-05-07T10:00:00+02:00",
-        "updated_at": "2026-05-07T08:00:00Z",
-    }
-    row.update(overrides)
-    return row
-
-
-def customers_stream(ids: Iterable[int], stream: str = "public-customers", **overrides: t.Any) -> list[dict]:
-    return [schema(stream, CUSTOMER_PROPS, ["id"]), *(record(stream, customer(n, **overrides)) for n in ids)]
+    from collections.abc import Iterator
 
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
     with Sandbox(port=0) as server:
         yield server
-
-
-def target_config(server: Sandbox, **extra: t.Any) -> dict[str, t.Any]:
-    return {"api_key": API_KEY, "base_url": server.url, **extra}

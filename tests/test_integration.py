@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
-from conftest import (
+from support import (
     API_KEY,
     CUSTOMER_PROPS,
     TARGET,

@@ -19,7 +19,7 @@ import subprocess
 import threading
 import typing as t
 
-from conftest import (
+from support import (
     CUSTOMER_PROPS,
     TARGET,
     customer,

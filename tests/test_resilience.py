@@ -21,7 +21,7 @@ import typing as t
 
 import httpx
 import pytest
-from conftest import (
+from support import (
     API_KEY,
     CUSTOMER_PROPS,
     TARGET,
