@@ -4,6 +4,14 @@ Routing, mapping, validation, batching, delivery order, the sandbox and the docs
 read this table: adding a resource is adding a row. Types and rules follow
 ShopiMind's documentation, its official SDK and what production connectors observed; a rule
 is here only when a source evidences it.
+
+Each field says how much is known about its absence (`Field.tier`):
+- `required`: a source shows ShopiMind refusing an item without it (the upsert key, order-line
+  `product_id`/`quantity`, an image `url`, ...): a local requirement;
+- `sdk`: only the official SDK types it as required: the item is sent without it and
+  ShopiMind's answer decides (the sandbox refuses it under `--require-sdk-fields`);
+- `optional`.
+`evidence` names the source (tags of the API facts: [DOC], [SDK], [KIT], [TH5], [INF]).
 """
 
 from __future__ import annotations
@@ -28,6 +36,14 @@ ID_LIST = "id[]"
 OBJECT = "object"
 OBJECT_LIST = "object[]"
 
+# Evidence tiers of a field's absence (see the module docstring).
+REQUIRED = "required"
+SDK_ONLY = "sdk"
+OPTIONAL = "optional"
+
+_KEY = "upsert key [DOC]"
+_SDK = "SDK typing only [SDK]"
+
 # Request body cap of the official SDK (bytes); a batch is also cut by size.
 MAX_BODY_BYTES = 25 * 1024 * 1024
 DELETE_BATCH = 20
@@ -39,7 +55,8 @@ class Field:
 
     name: str
     kind: str = STR
-    required: bool = False
+    required: bool = False  # evidence shows ShopiMind refusing an item without it
+    sdk_required: bool = False  # the official SDK types it as required (not proof the server does)
     nullable: bool = True
     pattern: str | None = None  # regex the (string) value must match
     enum: tuple[t.Any, ...] | None = None
@@ -48,6 +65,14 @@ class Field:
     fields: tuple[Field, ...] = ()  # members of OBJECT / OBJECT_LIST
     default: t.Any = None  # used when the record has no value (evidenced defaults)
     note: str = ""
+    evidence: str = ""  # where the tier and the rules come from
+
+    @property
+    def tier(self) -> str:
+        """`required` (refusal evidenced), `sdk` (typed required by the SDK only) or `optional`."""
+        if self.required:
+            return REQUIRED
+        return SDK_ONLY if self.sdk_required else OPTIONAL
 
     @property
     def regex(self) -> re.Pattern[str] | None:
@@ -110,22 +135,40 @@ def _common(*, data_source: bool = True) -> tuple[Field, ...]:
     return (Field("shop_id"), *extra)
 
 
-def _stamps(*, required: bool = True, default_now: bool = False) -> tuple[Field, ...]:
-    default = "now" if default_now else None
-    return (
-        Field("created_at", DATETIME, required=required, nullable=not required, default=default),
-        Field("updated_at", DATETIME, required=required, nullable=not required, default=default),
-    )
+def _key(name: str, kind: str = STR, **kw: t.Any) -> Field:
+    """Part of the upsert key: without it ShopiMind cannot match the item."""
+    return Field(name, kind, required=True, sdk_required=True, nullable=False, evidence=_KEY, **kw)
 
 
-_LANG = Field("lang", LANG, required=True, nullable=False, pattern=r"^[a-z]{2}$")
-_CURRENCY = Field("currency", CURRENCY, required=True, nullable=False, pattern=r"^[A-Z]{3}$")
+def _req(name: str, kind: str = STR, *, evidence: str, **kw: t.Any) -> Field:
+    """A field whose absence a source shows ShopiMind refusing."""
+    return Field(name, kind, required=True, sdk_required=True, nullable=False, evidence=evidence, **kw)
+
+
+def _sdk(name: str, kind: str = STR, *, evidence: str = _SDK, **kw: t.Any) -> Field:
+    """Typed required by the official SDK, with no evidence that the server refuses its absence."""
+    kw.setdefault("nullable", False)
+    return Field(name, kind, sdk_required=True, evidence=evidence, **kw)
+
+
+def _stamps(*, sdk: bool = True) -> tuple[Field, ...]:
+    if not sdk:
+        absent = "not in the SDK type; a production connector sends them [TH5]"
+        return (Field("created_at", DATETIME, evidence=absent), Field("updated_at", DATETIME, evidence=absent))
+    return (_sdk("created_at", DATETIME), _sdk("updated_at", DATETIME))
+
+
+_LANG_PATTERN = r"^[a-z]{2}$"
+_LANG_KEY = _key("lang", LANG, pattern=_LANG_PATTERN)
+_LANG = _sdk("lang", LANG, pattern=_LANG_PATTERN)
+_CURRENCY = _sdk("currency", CURRENCY, pattern=r"^[A-Z]{3}$")
 _POSTAL = r"^[\w\s\-]+$"
 _EMAIL = r"^[^@\s]+@[^@\s]+$"
-
-
-def _req(name: str, kind: str = STR, **kw: t.Any) -> Field:
-    return Field(name, kind, required=True, nullable=False, **kw)
+_EMPTY_DESCRIPTION = 'SDK typing only [SDK]; a production connector sends "" when empty [TH5]'
+_INTEGER_OBSERVED = "SDK typing only [SDK]; must be an integer when present [TH5]"
+_EMPTY_NAME = 'SDK typing only [SDK]; a production connector sends "" when unknown [TH5]'
+_QUICKSTART = "accepted without it (docs quickstart) [DOC]"
+_KIT_BOOKKEEPING = "technical fields the API needs; the official kit fills false / now [KIT]"
 
 
 RESOURCES: tuple[Resource, ...] = (
@@ -134,7 +177,7 @@ RESOURCES: tuple[Resource, ...] = (
         "/v1/customers-groups",
         ("group_id", "lang"),
         100,
-        (_req("group_id"), *_common(), _LANG, _req("name"), *_stamps()),
+        (_key("group_id"), *_common(), _LANG_KEY, _sdk("name"), *_stamps()),
         id_field="group_id",
         delete_path="/v1/customers-groups/bulk-delete",
         delete_ids="group_ids",
@@ -147,13 +190,14 @@ RESOURCES: tuple[Resource, ...] = (
         ("status_id", "lang"),
         100,
         (
-            _req("status_id"),
+            _key("status_id"),
             *_common(),
-            _LANG,
-            _req("name"),
+            _LANG_KEY,
+            _sdk("name"),
             # The official integration kit fills these technical fields when the author leaves them out.
-            _req("is_deleted", BOOL, default=False),
-            *_stamps(default_now=True),
+            _req("is_deleted", BOOL, default=False, evidence=_KIT_BOOKKEEPING),
+            _req("created_at", DATETIME, default="now", evidence=_KIT_BOOKKEEPING),
+            _req("updated_at", DATETIME, default="now", evidence=_KIT_BOOKKEEPING),
         ),
         id_field="status_id",
         delete_path="/v1/orders-statuses/bulk-delete",
@@ -166,7 +210,13 @@ RESOURCES: tuple[Resource, ...] = (
         "/v1/orders-carriers",
         ("carrier_id",),
         100,
-        (_req("carrier_id"), *_common(), _req("name"), _req("is_active", BOOL), *_stamps()),
+        (
+            _key("carrier_id", note="a string (a production connector saw integers refused)"),
+            *_common(),
+            _sdk("name"),
+            _sdk("is_active", BOOL),
+            *_stamps(),
+        ),
         id_field="carrier_id",
         delete_path="/v1/orders-carriers/bulk-delete",
         delete_ids="carrier_ids",
@@ -179,14 +229,14 @@ RESOURCES: tuple[Resource, ...] = (
         ("category_id", "lang"),
         100,
         (
-            _req("category_id", ID),
+            _key("category_id", ID),
             *_common(),
-            _LANG,
-            _req("name"),
-            _req("description", default=""),  # a production connector sends "" when empty
-            Field("parent_category_id", ID),
-            _req("link"),
-            _req("is_active", BOOL),
+            _LANG_KEY,
+            _sdk("name"),
+            _sdk("description", default="", evidence=_EMPTY_DESCRIPTION),
+            Field("parent_category_id", ID, note="null = a root category"),
+            _sdk("link"),
+            _sdk("is_active", BOOL),
             *_stamps(),
         ),
         id_field="category_id",
@@ -200,7 +250,7 @@ RESOURCES: tuple[Resource, ...] = (
         "/v1/products-manufacturers",
         ("manufacturer_id",),
         100,
-        (_req("manufacturer_id"), *_common(), _req("name"), _req("is_active", BOOL), *_stamps()),
+        (_key("manufacturer_id"), *_common(), _sdk("name"), _sdk("is_active", BOOL), *_stamps()),
         id_field="manufacturer_id",
         delete_path="/v1/products-manufacturers/bulk-delete",
         delete_ids="manufacturer_ids",
@@ -219,23 +269,23 @@ RESOURCES: tuple[Resource, ...] = (
         ("product_id", "lang"),
         50,
         (
-            _req("product_id", ID),
+            _key("product_id", ID),
             *_common(),
-            _LANG,
-            _req("name"),
-            Field("reference"),
+            _LANG_KEY,
+            _sdk("name"),
+            Field("reference", note="SKU"),
             Field("ean13"),
-            _req("description", default=""),  # a production connector sends "" when empty
+            _sdk("description", default="", evidence=_EMPTY_DESCRIPTION),
             Field("description_short"),
-            _req("link"),
+            _sdk("link", note="product URL"),
             Field("image_link"),
             Field("category_ids", ID_LIST),
             Field("manufacturer_id"),
             _CURRENCY,
-            _req("price", MONEY),
+            _sdk("price", MONEY),
             Field("price_discount", MONEY),
-            _req("quantity_remaining", INT),  # production-observed: must be an integer
-            _req("is_active", BOOL),
+            _sdk("quantity_remaining", INT, evidence=_INTEGER_OBSERVED),
+            _sdk("is_active", BOOL),
             *_stamps(),
         ),
         id_field="product_id",
@@ -251,14 +301,14 @@ RESOURCES: tuple[Resource, ...] = (
         ("product_id", "image_id"),
         50,
         (
-            _req("product_id"),
-            _req("image_id"),
+            _key("product_id"),
+            _key("image_id"),
             *_common(),
             _LANG,
             Field("variation_id", ID),
-            _req("url", https=True),  # docs: HTTPS only; observed: empty refused
-            _req("is_default", BOOL),
-            *_stamps(required=False),
+            _req("url", https=True, evidence="an empty url is refused [TH5]; HTTPS only [DOC]"),
+            _sdk("is_default", BOOL),
+            *_stamps(sdk=False),
         ),
         id_field="image_id",
         delete_path="/v1/products/{product_id}/images/bulk-delete",
@@ -273,20 +323,20 @@ RESOURCES: tuple[Resource, ...] = (
         ("product_id", "variation_id"),
         50,
         (
-            _req("product_id"),
-            _req("variation_id", ID),
+            _key("product_id"),
+            _key("variation_id", ID),
             *_common(),
-            _req("name"),
+            _sdk("name"),
             _LANG,
             Field("reference"),
             Field("ean13"),
-            _req("link"),
+            _sdk("link"),
             Field("image_link"),
-            _req("price", MONEY),
+            _sdk("price", MONEY),
             Field("price_discount", MONEY),
-            _req("quantity_remaining", INT),  # production-observed: must be an integer
-            _req("is_default", BOOL),
-            *_stamps(required=False),
+            _sdk("quantity_remaining", INT, evidence=_INTEGER_OBSERVED),
+            _sdk("is_default", BOOL),
+            *_stamps(sdk=False),
         ),
         id_field="variation_id",
         delete_path="/v1/products/{product_id}/variations/bulk-delete",
@@ -301,20 +351,26 @@ RESOURCES: tuple[Resource, ...] = (
         ("customer_id",),
         50,
         (
-            _req("customer_id"),
+            _key("customer_id"),
             *_common(),
-            _req("email", pattern=_EMAIL),
-            Field("phone_number"),
-            _req("first_name"),
-            _req("last_name"),
-            Field("birth_date", DATE),
-            # Typed required by the SDK, but the docs quickstart is accepted without them.
-            Field("is_opt_in", BOOL, nullable=False),
-            _req("is_newsletter_subscribed", BOOL),
+            _sdk("email", pattern=_EMAIL),
+            Field("phone_number", evidence=_QUICKSTART),
+            _sdk("first_name"),
+            _sdk("last_name"),
+            Field("birth_date", DATE, evidence=_QUICKSTART),
+            _sdk("is_opt_in", BOOL, evidence=f"SDK typing only [SDK]; {_QUICKSTART}"),
+            _sdk("is_newsletter_subscribed", BOOL),
             _LANG,
-            Field("group_ids", STR_LIST),
-            Field("is_active", BOOL, nullable=False),
-            Field("gender", INT, nullable=False, enum=(0, 1, 2), note="0 unknown, 1 Mr, 2 Mrs"),
+            Field("group_ids", STR_LIST, evidence=_QUICKSTART),
+            _sdk("is_active", BOOL, evidence=f"SDK typing only [SDK]; {_QUICKSTART}"),
+            Field(
+                "gender",
+                INT,
+                nullable=False,
+                enum=(0, 1, 2),
+                note="0 unknown, 1 Mr, 2 Mrs",
+                evidence="not in the SDK type; a production connector sends it [TH5]",
+            ),
             *_stamps(),
         ),
         id_field="customer_id",
@@ -330,21 +386,27 @@ RESOURCES: tuple[Resource, ...] = (
         ("customer_id", "address_id"),
         50,
         (
-            _req("customer_id"),
-            _req("address_id", ID),
+            _key("customer_id"),
+            _key("address_id", ID),
             *_common(),
-            _req("first_name"),
-            _req("last_name"),
+            _sdk("first_name"),
+            _sdk("last_name"),
             Field("primary_phone"),
             Field("secondary_phone"),
             Field("company"),
-            _req("address_line_1"),
+            _sdk("address_line_1"),
             Field("address_line_2"),
-            _req("postal_code", pattern=_POSTAL),  # observed
-            _req("city"),
-            Field("country", COUNTRY, pattern=r"^[A-Z]{2}$"),  # observed: ISO alpha-2 or null
-            _req("is_active", BOOL),
-            *_stamps(required=False),
+            _sdk("postal_code", pattern=_POSTAL, evidence="SDK typing only [SDK]; must match the pattern [TH5]"),
+            _sdk("city"),
+            _sdk(
+                "country",
+                COUNTRY,
+                nullable=True,
+                pattern=r"^[A-Z]{2}$",
+                evidence="SDK typing only [SDK]; ISO alpha-2 upper-case or null [TH5]",
+            ),
+            _sdk("is_active", BOOL),
+            *_stamps(sdk=False),
         ),
         id_field="address_id",
         delete_path="/v1/customers/{customer_id}/addresses/bulk-delete",
@@ -359,46 +421,53 @@ RESOURCES: tuple[Resource, ...] = (
         ("order_id",),
         50,
         (
-            _req("order_id"),
+            _key("order_id"),
             *_common(),
             _LANG,
             Field("reference"),
-            Field("carrier_id"),
-            _req("status_id"),
+            Field("carrier_id", evidence="a string when present [TH5]"),
+            _sdk("status_id"),
             Field("address_delivery_id"),
             Field("address_invoice_id"),
-            _req(
+            _sdk(
                 "customer",
                 OBJECT,
                 fields=(
-                    _req("customer_id"),
-                    _req("email", pattern=_EMAIL),
-                    _req("created_at", DATETIME),
+                    _sdk("customer_id"),
+                    _sdk("email", pattern=_EMAIL),
+                    _sdk("created_at", DATETIME),
                 ),
+                note="built from flat customer_id, customer_email (or email), customer_created_at",
             ),
-            _req(
+            _sdk(
                 "products",
                 OBJECT_LIST,
                 fields=(
-                    _req("product_id", INT),  # observed: an integer is required
+                    _req("product_id", INT, evidence="a line without it got the order rejected; integer [TH5]"),
                     Field("product_variation_id", ID),
-                    _req("price", MONEY),
-                    _req("price_without_tax", MONEY),
+                    _sdk("price", MONEY),
+                    _sdk("price_without_tax", MONEY),
                     Field("manufacturer_id"),
-                    _req("quantity", INT),  # observed: integer
+                    _req("quantity", INT, evidence="required, an integer [TH5]"),
                 ),
+                note="order lines",
             ),
-            _req("cart_id"),
-            _req("cart_updated_at", DATETIME),  # observed: "" got the order rejected
-            _req("amount", MONEY),
-            _req("amount_without_tax", MONEY),
-            _req("shipping_costs", MONEY),
-            _req("shipping_costs_without_tax", MONEY),
+            _sdk("cart_id"),
+            _req(
+                "cart_updated_at",
+                DATETIME,
+                evidence="an empty value got the order rejected (absent never tried) [TH5]",
+                note="falls back to updated_at, then created_at",
+            ),
+            _sdk("amount", MONEY),
+            _sdk("amount_without_tax", MONEY),
+            _sdk("shipping_costs", MONEY),
+            _sdk("shipping_costs_without_tax", MONEY),
             Field("shipping_number"),
             _CURRENCY,
-            Field("voucher_used", max_length=256),  # observed
-            Field("voucher_value"),  # a string: amount or percentage
-            _req("is_confirmed", BOOL),
+            Field("voucher_used", max_length=256, evidence="at most 256 characters [TH5]"),
+            Field("voucher_value", note="a string: amount or percentage"),
+            _sdk("is_confirmed", BOOL),
             *_stamps(),
         ),
         id_field="order_id",
@@ -421,24 +490,25 @@ RESOURCES: tuple[Resource, ...] = (
         ("voucher_id",),
         50,
         (
-            _req("voucher_id"),
+            _key("voucher_id"),
             *_common(),
             _LANG,
-            _req("code"),
-            _req("description"),
-            _req("started_at", DATETIME),
-            Field("ended_at", DATETIME),
-            Field("customer_id"),  # observed: must be a string
-            _req(
+            _sdk("code"),
+            _sdk("description"),
+            _sdk("started_at", DATETIME),
+            Field("ended_at", DATETIME, note="null = no end"),
+            Field("customer_id", evidence="a string when present [TH5]"),
+            _sdk(
                 "type_voucher",
                 enum=("free_shipping", "amount_reduction", "percentage_reduction", "specific_coupon"),
+                evidence="SDK typing only [SDK]; specific_coupon from the docs and [TH5]",
             ),
             Field("value", MONEY),
-            _req("minimum_amount", MONEY),
+            _sdk("minimum_amount", MONEY),
             _CURRENCY,
-            _req("reduction_tax", BOOL),
-            _req("is_used", BOOL),
-            _req("is_active", BOOL),
+            _sdk("reduction_tax", BOOL),
+            _sdk("is_used", BOOL),
+            _sdk("is_active", BOOL),
             *_stamps(),
         ),
         id_field="voucher_id",
@@ -455,14 +525,18 @@ RESOURCES: tuple[Resource, ...] = (
         50,
         (
             *_common(data_source=False),
-            _req("email", pattern=_EMAIL),
-            _req("is_subscribed", BOOL),
-            _req("first_name", default=""),  # a production connector sends "" when unknown
-            _req("last_name", default=""),
-            # observed: optional, null accepted, "" refused, else must match the pattern.
-            Field("postal_code", pattern=_POSTAL),
+            _key("email", pattern=_EMAIL, note="never filled from another column"),
+            _sdk("is_subscribed", BOOL),
+            _sdk("first_name", default="", evidence=_EMPTY_NAME),
+            _sdk("last_name", default="", evidence=_EMPTY_NAME),
+            _sdk(
+                "postal_code",
+                nullable=True,
+                pattern=_POSTAL,
+                evidence='SDK typing only [SDK]; null accepted, "" refused, else the pattern [TH5]',
+            ),
             _LANG,
-            _req("updated_at", DATETIME),
+            _sdk("updated_at", DATETIME),
         ),
         id_field="email",
         aliases=("newsletter_subscriber", "subscribers", "subscriber", "newsletter"),

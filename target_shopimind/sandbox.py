@@ -304,6 +304,7 @@ class Sandbox:
         index: bool = True,
         reject_400_with_items: bool = False,
         strict_400: bool = False,
+        require_sdk_fields: bool = False,
         seed: int | None = None,
         state_file: str | os.PathLike[str] | None = None,
         window_seconds: float = 60.0,
@@ -322,6 +323,9 @@ class Sandbox:
         self.index = index
         self.reject_400_with_items = reject_400_with_items
         self.strict_400 = strict_400
+        # Also refuse items lacking fields the official SDK types as required (by default only
+        # what the evidence shows ShopiMind refusing), so the api-stage rejection path can be tried.
+        self.require_sdk_fields = require_sdk_fields
         # Server-side refusals of items the shared rules accept: resource -> key -> errors.
         self.refusals: dict[str, dict[str, list[str]]] = {}
         self.state_file = os.fspath(state_file) if state_file else None
@@ -567,7 +571,10 @@ class Sandbox:
         rejected: list[dict] = []
         refusals = self.refusals.get(resource.name, {})
         for i, item in enumerate(items):
-            errors = validate(resource, item) if isinstance(item, dict) else ["item: must be an object"]
+            if isinstance(item, dict):
+                errors = validate(resource, item, require_sdk=self.require_sdk_fields)
+            else:
+                errors = ["item: must be an object"]
             if not errors and refusals:
                 errors = refusals.get(key_string(item, resource.key), [])
             if not errors:
@@ -955,6 +962,12 @@ def _parser() -> argparse.ArgumentParser:
     add("--no-index", action="store_true", help="leave 'index' out of rejected_items entries")
     add("--reject-400-with-items", action="store_true", help="list rejected_items in the all-invalid 400 too")
     add("--strict-400", action="store_true", help="any invalid item refuses the whole batch (400, no rejected_items)")
+    add(
+        "--require-sdk-fields",
+        action="store_true",
+        help="also refuse items lacking fields the ShopiMind SDK types as required (default: only what "
+        "ShopiMind is known to refuse)",
+    )
     add("--seed", type=int, default=None, help="seed of the random fault draws")
     add("--state-file", default=None, help="JSON file loaded at start and written at stop")
     add("--quiet", action="store_true", help="no per-request line on stderr")
@@ -994,6 +1007,7 @@ def main(argv: list[str] | None = None) -> int:
             index=not args.no_index,
             reject_400_with_items=args.reject_400_with_items,
             strict_400=args.strict_400,
+            require_sdk_fields=args.require_sdk_fields,
             seed=args.seed,
             state_file=args.state_file,
             verbose=not args.quiet,

@@ -108,6 +108,7 @@ class ShopiMindSink(Sink):
         self.tally = target.report.tally(self.resource.name if self.resource else f"(skipped) {stream_name}")
         self.mapper = ItemMapper(self.resource, self.key_properties, target.injected) if self.resource else None
         self._warned_fields = False
+        self._warned_sdk = False  # the stream's one warning about SDK-typed fields its items lack
         self._items: list[bytes] = []
         self._keys: list[str] = []
         self._positions: dict[str, int] = {}  # upsert key → index in the buffer
@@ -186,7 +187,10 @@ class ShopiMindSink(Sink):
         if record.get("_sdc_deleted_at") is not None:
             self._delete(item)
             return
-        errors = validation.validate(self.resource, item)
+        missing: list[str] | None = None if self._warned_sdk else []
+        errors = validation.validate(self.resource, item, missing=missing)
+        if missing and not errors:
+            self._warn_sdk_fields(missing)
         key = self.mapper.key_of(item)
         data = b"" if errors else dumps(item)
         if len(data) > _BODY_ROOM:
@@ -219,6 +223,18 @@ class ShopiMindSink(Sink):
         self._flush_deletes(after_references=True)
 
     # --- helpers ---------------------------------------------------------------------
+
+    def _warn_sdk_fields(self, missing: list[str]) -> None:
+        """Once per stream: the item goes without them and ShopiMind's answer decides."""
+        assert self.resource is not None
+        self._warned_sdk = True
+        self.logger.warning(
+            "Stream '%s': %s items are sent without fields the ShopiMind SDK types as required "
+            "(no evidence that ShopiMind refuses them; a refusal is reported as stage 'api'): %s",
+            self.stream_name,
+            self.resource.name,
+            ", ".join(validation.field_names(missing)),
+        )
 
     def reject(self, key: str, errors: list[str], item: t.Any) -> None:
         """Report a record refused before sending."""

@@ -1,7 +1,10 @@
 """Local checks of an item against its resource's rules.
 
 The target runs them before sending (an invalid item never spends quota) and the
-sandbox runs the same ones per item, so both agree on what ShopiMind refuses.
+sandbox runs the same ones per item, so both agree on what ShopiMind refuses. Only fields
+whose absence ShopiMind is known to refuse are required here; a field the official SDK merely
+types as required is checked when present (`require_sdk` also requires it: the sandbox's
+`--require-sdk-fields`).
 """
 
 from __future__ import annotations
@@ -92,32 +95,72 @@ def _rule_error(field: R.Field, value: object) -> str | None:
     return None
 
 
-def check_fields(fields: Iterable[R.Field], item: dict, prefix: str = "") -> list[str]:
-    """Errors as `field: message` strings; nested fields are dotted (`products.0.quantity`)."""
+def _absence_error(field: R.Field, present: bool, *, require_sdk: bool) -> str | None:
+    """What a null or absent value breaks: evidenced requirements, the SDK's types only on demand."""
+    if field.required or (require_sdk and field.sdk_required and not present):
+        return "is required"
+    if present and not field.nullable:
+        return "must not be null"
+    return None
+
+
+def check_fields(
+    fields: Iterable[R.Field],
+    item: dict,
+    prefix: str = "",
+    *,
+    require_sdk: bool = False,
+    missing: list[str] | None = None,
+) -> list[str]:
+    """Errors as `field: message` strings; nested fields are dotted (`products.0.quantity`).
+
+    `missing` collects the SDK-typed fields the item lacks (they are not errors unless
+    `require_sdk`), so the sink can warn about them without a second pass.
+    """
     errors: list[str] = []
     for field in fields:
         name = prefix + field.name
         value = item.get(field.name)
         if value is None:
-            if field.required:
-                errors.append(f"{name}: is required")
-            elif field.name in item and not field.nullable:
-                errors.append(f"{name}: must not be null")
+            problem = _absence_error(field, field.name in item, require_sdk=require_sdk)
+            if problem:
+                errors.append(f"{name}: {problem}")
+            if missing is not None and field.sdk_required and not field.required and field.name not in item:
+                missing.append(name)
             continue
         problem = _type_error(field, value) or _rule_error(field, value)
         if problem:
             errors.append(f"{name}: {problem}")
         elif field.kind == R.OBJECT:
-            errors.extend(check_fields(field.fields, value, f"{name}."))
+            errors.extend(check_fields(field.fields, value, f"{name}.", require_sdk=require_sdk, missing=missing))
         elif field.kind == R.OBJECT_LIST:
             for i, member in enumerate(value):
                 if isinstance(member, dict):
-                    errors.extend(check_fields(field.fields, member, f"{name}.{i}."))
+                    nested = f"{name}.{i}."
+                    errors.extend(check_fields(field.fields, member, nested, require_sdk=require_sdk, missing=missing))
                 else:
                     errors.append(f"{name}.{i}: must be an object")
     return errors
 
 
-def validate(resource: R.Resource, item: dict) -> list[str]:
-    """Every rule the item breaks; empty when ShopiMind is expected to accept it."""
-    return check_fields(resource.fields, item)
+def validate(
+    resource: R.Resource,
+    item: dict,
+    *,
+    require_sdk: bool = False,
+    missing: list[str] | None = None,
+) -> list[str]:
+    """Every rule the item breaks; empty when ShopiMind is expected to accept it.
+
+    `require_sdk` also refuses items lacking fields the official SDK types as required;
+    `missing` collects those fields (see `check_fields`).
+    """
+    return check_fields(resource.fields, item, require_sdk=require_sdk, missing=missing)
+
+
+_MEMBER_INDEX = re.compile(r"\.\d+\.")
+
+
+def field_names(paths: Iterable[str]) -> list[str]:
+    """`products.0.price`, `products.1.price` → one `products[].price`, in first-seen order."""
+    return list(dict.fromkeys(_MEMBER_INDEX.sub("[].", path) for path in paths))

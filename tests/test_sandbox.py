@@ -183,7 +183,7 @@ def test_all_invalid_is_400_without_then_with_items(client):
     assert client.post("/v1/customers", json=[]).json()["sent_count"] == 0
 
     with Sandbox(port=0, reject_400_with_items=True) as sb:
-        r = httpx.post(f"{sb.url}/v1/customers", json=[{"customer_id": "C1"}], headers={"spm-api-key": sb.api_key})
+        r = httpx.post(f"{sb.url}/v1/customers", json=[{"email": "a@b.co"}], headers={"spm-api-key": sb.api_key})
     assert r.status_code == 400
     assert r.json()["rejected_items"][0]["index"] == 0
 
@@ -330,7 +330,8 @@ def test_control_endpoints_over_http(sandbox, client):
 
 
 def test_request_log_keys_and_timing(sandbox, client):
-    client.post("/v1/products", json=[{"product_id": 5, "lang": "fr"}, {"product_id": 5, "lang": "en"}])
+    bad = [{"product_id": 5, "lang": "fr", "price": "x"}, {"product_id": 5, "lang": "en", "price": "y"}]
+    client.post("/v1/products", json=bad)
     client.post("/v1/customers/addresses/bulk", json=[address("C1", 9)])
     client.post("/v1/products/5/images/bulk-delete", json={"image_ids": ["i1", "i2"]})
     products, addresses, images = sandbox.requests

@@ -7,7 +7,7 @@ import typing as t
 import pytest
 
 from target_shopimind import resources
-from target_shopimind.validation import validate
+from target_shopimind.validation import field_names, validate
 
 TS = "2026-05-07T08:00:00.000Z"
 STAMPS = {"created_at": TS, "updated_at": TS}
@@ -71,9 +71,11 @@ VALID: dict[str, dict[str, t.Any]] = {
         "first_name": "Marie",
         "last_name": "Durand",
         "birth_date": "1990-05-07",
+        "is_opt_in": True,
         "is_newsletter_subscribed": False,
         "lang": "fr",
         "group_ids": ["3"],
+        "is_active": True,
         "gender": 2,
         **STAMPS,
     },
@@ -138,25 +140,32 @@ VALID: dict[str, dict[str, t.Any]] = {
     },
 }
 
-# Required fields: SDK-required, minus what the docs quickstart and a production connector show optional.
+# Fields whose absence ShopiMind is known to refuse (shopimind-api.md §14): the upsert key,
+# image url, order-line product_id/quantity, cart_updated_at, the order status bookkeeping fields.
 REQUIRED: dict[str, set[str]] = {
-    "customers_groups": {"group_id", "lang", "name", "created_at", "updated_at"},
-    "orders_statuses": {"status_id", "lang", "name", "is_deleted", "created_at", "updated_at"},
-    "orders_carriers": {"carrier_id", "name", "is_active", "created_at", "updated_at"},
-    "products_categories": {
-        "category_id",
-        "lang",
-        "name",
-        "description",
-        "link",
-        "is_active",
-        "created_at",
-        "updated_at",
-    },
-    "products_manufacturers": {"manufacturer_id", "name", "is_active", "created_at", "updated_at"},
+    "customers_groups": {"group_id", "lang"},
+    "orders_statuses": {"status_id", "lang", "is_deleted", "created_at", "updated_at"},
+    "orders_carriers": {"carrier_id"},
+    "products_categories": {"category_id", "lang"},
+    "products_manufacturers": {"manufacturer_id"},
+    "products": {"product_id", "lang"},
+    "products_images": {"product_id", "image_id", "url"},
+    "products_variations": {"product_id", "variation_id"},
+    "customers": {"customer_id"},
+    "customers_addresses": {"customer_id", "address_id"},
+    "orders": {"order_id", "cart_updated_at"},
+    "vouchers": {"voucher_id"},
+    "newsletter_subscribers": {"email"},
+}
+
+# Typed required by the official SDK only (§8 "Req (SDK)"), with no evidence of a refusal.
+SDK_TYPED: dict[str, set[str]] = {
+    "customers_groups": {"name", "created_at", "updated_at"},
+    "orders_statuses": {"name"},
+    "orders_carriers": {"name", "is_active", "created_at", "updated_at"},
+    "products_categories": {"name", "description", "link", "is_active", "created_at", "updated_at"},
+    "products_manufacturers": {"name", "is_active", "created_at", "updated_at"},
     "products": {
-        "product_id",
-        "lang",
         "name",
         "description",
         "link",
@@ -167,45 +176,34 @@ REQUIRED: dict[str, set[str]] = {
         "created_at",
         "updated_at",
     },
-    "products_images": {"product_id", "image_id", "lang", "url", "is_default"},
-    "products_variations": {
-        "product_id",
-        "variation_id",
-        "name",
-        "lang",
-        "link",
-        "price",
-        "quantity_remaining",
-        "is_default",
-    },
+    "products_images": {"lang", "is_default"},
+    "products_variations": {"name", "lang", "link", "price", "quantity_remaining", "is_default"},
     "customers": {
-        "customer_id",
         "email",
         "first_name",
         "last_name",
+        "is_opt_in",
         "is_newsletter_subscribed",
         "lang",
+        "is_active",
         "created_at",
         "updated_at",
     },
     "customers_addresses": {
-        "customer_id",
-        "address_id",
         "first_name",
         "last_name",
         "address_line_1",
         "postal_code",
         "city",
+        "country",
         "is_active",
     },
     "orders": {
-        "order_id",
         "lang",
         "status_id",
         "customer",
         "products",
         "cart_id",
-        "cart_updated_at",
         "amount",
         "amount_without_tax",
         "shipping_costs",
@@ -216,7 +214,6 @@ REQUIRED: dict[str, set[str]] = {
         "updated_at",
     },
     "vouchers": {
-        "voucher_id",
         "lang",
         "code",
         "description",
@@ -230,11 +227,12 @@ REQUIRED: dict[str, set[str]] = {
         "created_at",
         "updated_at",
     },
-    "newsletter_subscribers": {"email", "is_subscribed", "first_name", "last_name", "lang", "updated_at"},
+    "newsletter_subscribers": {"is_subscribed", "first_name", "last_name", "postal_code", "lang", "updated_at"},
 }
 
 RESOURCE_NAMES = [r.name for r in resources.RESOURCES]
 REQUIRED_CASES = [(name, field) for name in RESOURCE_NAMES for field in sorted(REQUIRED[name])]
+SDK_CASES = [(name, field) for name in RESOURCE_NAMES for field in sorted(SDK_TYPED[name])]
 
 
 def check(resource: str, /, **change: t.Any) -> list[str]:
@@ -244,16 +242,37 @@ def check(resource: str, /, **change: t.Any) -> list[str]:
 def test_cases_cover_every_resource() -> None:
     assert set(VALID) == set(RESOURCE_NAMES)
     assert set(REQUIRED) == set(RESOURCE_NAMES)
+    assert set(SDK_TYPED) == set(RESOURCE_NAMES)
 
 
 @pytest.mark.parametrize("name", RESOURCE_NAMES)
 def test_valid_item_has_no_errors(name: str) -> None:
     assert validate(resources.BY_NAME[name], VALID[name]) == []
+    assert validate(resources.BY_NAME[name], VALID[name], require_sdk=True) == []
 
 
 @pytest.mark.parametrize("name", RESOURCE_NAMES)
 def test_required_fields_match_the_api_facts(name: str) -> None:
-    assert {f.name for f in resources.BY_NAME[name].fields if f.required} == REQUIRED[name]
+    fields = resources.BY_NAME[name].fields
+    assert {f.name for f in fields if f.tier == resources.REQUIRED} == REQUIRED[name]
+    assert {f.name for f in fields if f.tier == resources.SDK_ONLY} == SDK_TYPED[name]
+
+
+@pytest.mark.parametrize("name", RESOURCE_NAMES)
+def test_every_field_names_its_evidence_when_not_optional(name: str) -> None:
+    for field in resources.BY_NAME[name].fields:
+        assert field.tier == resources.OPTIONAL or field.evidence, field.name
+
+
+@pytest.mark.parametrize("name", RESOURCE_NAMES)
+def test_item_with_only_the_evidenced_fields_passes(name: str) -> None:
+    resource = resources.BY_NAME[name]
+    item = {k: v for k, v in VALID[name].items() if k in REQUIRED[name]}
+    missing: list[str] = []
+    assert validate(resource, item, missing=missing) == []
+    assert set(missing) == SDK_TYPED[name]
+    refused = validate(resource, item, require_sdk=True)
+    assert refused == [f"{f.name}: is required" for f in resource.fields if f.name in SDK_TYPED[name]]
 
 
 @pytest.mark.parametrize(("name", "field"), REQUIRED_CASES)
@@ -263,8 +282,18 @@ def test_missing_required_field(name: str, field: str) -> None:
     assert check(name, **{field: None}) == [f"{field}: is required"]
 
 
+@pytest.mark.parametrize(("name", "field"), SDK_CASES)
+def test_missing_sdk_typed_field_is_sent_unless_the_sdk_rules_are_asked_for(name: str, field: str) -> None:
+    item = {k: v for k, v in VALID[name].items() if k != field}
+    missing: list[str] = []
+    assert validate(resources.BY_NAME[name], item, missing=missing) == []
+    assert missing == [field]
+    assert validate(resources.BY_NAME[name], item, require_sdk=True) == [f"{field}: is required"]
+
+
 def test_all_errors_are_listed() -> None:
-    assert validate(resources.BY_NAME["customers_groups"], {}) == [
+    assert validate(resources.BY_NAME["customers_groups"], {}) == ["group_id: is required", "lang: is required"]
+    assert validate(resources.BY_NAME["customers_groups"], {}, require_sdk=True) == [
         "group_id: is required",
         "lang: is required",
         "name: is required",
@@ -275,7 +304,13 @@ def test_all_errors_are_listed() -> None:
 
 @pytest.mark.parametrize(
     ("name", "field"),
-    [("customers", "is_opt_in"), ("customers", "is_active"), ("customers", "gender"), ("products", "id_data_source")],
+    [
+        ("customers", "is_opt_in"),
+        ("customers", "is_active"),
+        ("customers", "gender"),
+        ("products", "id_data_source"),
+        ("customers_addresses", "postal_code"),
+    ],
 )
 def test_optional_but_not_nullable(name: str, field: str) -> None:
     assert check(name, **{field: None}) == [f"{field}: must not be null"]
@@ -377,7 +412,10 @@ def test_postal_code_refused(name: str, value: str) -> None:
 
 def test_postal_code_null_accepted_for_newsletter_only() -> None:
     assert check("newsletter_subscribers", postal_code=None) == []
-    assert check("customers_addresses", postal_code=None) == ["postal_code: is required"]
+    assert (
+        validate(resources.BY_NAME["newsletter_subscribers"], VALID["newsletter_subscribers"], require_sdk=True) == []
+    )
+    assert check("customers_addresses", postal_code=None) == ["postal_code: must not be null"]
 
 
 @pytest.mark.parametrize("value", ["https://cdn.example/a.jpg", "HTTPS://CDN.EXAMPLE/A.PNG"])
@@ -398,7 +436,7 @@ def test_quantity_remaining_integer(name: str, value: object) -> None:
 
 @pytest.mark.parametrize("value", [True, "19.90", None])
 def test_money_must_be_a_number(value: object) -> None:
-    expected = "price: is required" if value is None else "price: must be a number"
+    expected = "price: must not be null" if value is None else "price: must be a number"
     assert check("products", price=value) == [expected]
 
 
@@ -451,6 +489,18 @@ def test_order_line_without_product_id() -> None:
     assert check("orders", products=lines(product_id=None)) == ["products.0.product_id: is required"]
 
 
+def test_order_line_without_quantity() -> None:
+    line = {k: v for k, v in VALID["orders"]["products"][0].items() if k != "quantity"}
+    assert check("orders", products=[line]) == ["products.0.quantity: is required"]
+
+
+def test_order_line_sdk_fields_named_once_per_field() -> None:
+    bare = [{"product_id": 1, "quantity": 1}, {"product_id": 2, "quantity": 3}]
+    missing: list[str] = []
+    assert validate(resources.BY_NAME["orders"], {**VALID["orders"], "products": bare}, missing=missing) == []
+    assert field_names(missing) == ["products[].price", "products[].price_without_tax"]
+
+
 @pytest.mark.parametrize("value", [1.5, "2", 2.0])
 def test_order_line_quantity_integer(value: object) -> None:
     assert check("orders", products=lines(quantity=value)) == ["products.0.quantity: must be an integer"]
@@ -467,8 +517,12 @@ def test_order_products_must_be_an_array() -> None:
     assert check("orders", customer="17") == ["customer: must be an object"]
 
 
-def test_order_customer_members_required() -> None:
-    assert check("orders", customer={"customer_id": "17", "email": "a@b.co"}) == [
+def test_order_customer_members_typed_required_by_the_sdk_only() -> None:
+    customer = {"customer_id": "17", "email": "a@b.co"}
+    missing: list[str] = []
+    assert validate(resources.BY_NAME["orders"], {**VALID["orders"], "customer": customer}, missing=missing) == []
+    assert missing == ["customer.created_at"]
+    assert validate(resources.BY_NAME["orders"], {**VALID["orders"], "customer": customer}, require_sdk=True) == [
         "customer.created_at: is required",
     ]
     assert check("orders", customer={"customer_id": 17, "email": "a@b.co", "created_at": TS}) == [
