@@ -182,6 +182,17 @@ class ApiClient:
 
     def post(self, path: str, body: bytes, resource: str) -> Response:
         """POST with retries on 408/429/5xx and network errors; other answers are returned."""
+        return self.request("POST", path, body, resource)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        resource: str,
+        params: dict[str, t.Any] | None = None,
+    ) -> Response:
+        """Any method, paced and retried like `post` (reads and set-up calls of custom data)."""
         waits = backoff.expo(base=2, factor=1, max_value=30)
         next(waits)
         retries = 0
@@ -189,7 +200,7 @@ class ApiClient:
         while True:
             self.limiter.acquire()
             try:
-                answer = self._client().post(path, content=body)
+                answer = self._client().request(method, path, content=body, params=params)
             except httpx.TransportError as exc:
                 self.attempts.on_attempt(resource, None, retry=retries > 0)
                 problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -208,7 +219,7 @@ class ApiClient:
                 continue
             if retries >= self.max_retries:
                 msg = (
-                    f"{resource}: giving up after {retries + 1} attempts ({problem}) on POST {path}; "
+                    f"{resource}: giving up after {retries + 1} attempts ({problem}) on {method} {path}; "
                     "ShopiMind or the network is failing: run again later (the last STATE is safe to resume "
                     "from), or raise max_retries / request_timeout"
                 )

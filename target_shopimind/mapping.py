@@ -92,6 +92,28 @@ def to_money(value: object) -> object:
     return value
 
 
+def to_number(value: object) -> object:
+    """A finite number: integral values as int, others as float; anything else is left as it is."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _NUM_STR.match(value):
+        value = decimal.Decimal(value.strip())
+    if isinstance(value, decimal.Decimal) and value.is_finite():
+        whole = _integral(value)
+        return whole if whole is not None else float(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def to_any_list(value: object) -> object:
+    """An array, from a list or its JSON text (a PostgreSQL array literal too)."""
+    value = parse_nested(value)
+    if isinstance(value, dict) and not value:  # "{}": an empty PostgreSQL array
+        return []
+    return list(value) if isinstance(value, tuple) else value
+
+
 def to_bool(value: object) -> object:
     """true/false/1/0/t/f/yes/no (any case) as a boolean."""
     if isinstance(value, bool):
@@ -228,6 +250,9 @@ _COERCE: dict[str, Callable[[object], object]] = {
     R.COUNTRY: to_upper,
     R.STR_LIST: _to_list(to_str),
     R.ID_LIST: _to_list(to_id),
+    R.NUMBER: to_number,
+    R.ANY_LIST: to_any_list,
+    R.JSON: parse_nested,
 }
 
 

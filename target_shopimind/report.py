@@ -62,6 +62,7 @@ class Report:
         self.max_rejected = max_rejected
         self.dry_run = dry_run
         self.started = time.monotonic()
+        self.notes: list[str] = []  # set-up done or planned (custom data definitions, data source)
         self._lock = threading.Lock()
         self._rejects = None
         if rejects_path:
@@ -116,6 +117,12 @@ class Report:
             )
             raise TargetError(msg)
 
+    def note(self, text: str) -> None:
+        """A line for the summary about set-up the run did (or, in a dry run, would do)."""
+        logger.info("%s", text)
+        with self._lock:
+            self.notes.append(text)
+
     def accepted(self, resource: str, *, sent: int = 0, deleted: int = 0) -> None:
         """Items the API accepted (a 200 bulk answer)."""
         with self._lock:
@@ -166,6 +173,8 @@ class Report:
             f"deleted {total.deleted}, skipped {total.skipped}, requests {total.requests}, "
             f"retries {total.retries}, 429 {total.throttled}, wall {wall:.1f} s"
         )
+        with self._lock:
+            lines.extend(self.notes)
         return lines
 
     def log_summary(self) -> None:

@@ -35,6 +35,10 @@ STR_LIST = "string[]"
 ID_LIST = "id[]"
 OBJECT = "object"
 OBJECT_LIST = "object[]"
+# Kinds of custom data fields (a definition's `number`/`decimal`, `list`, `json`).
+NUMBER = "number"  # any finite number; integral values become int
+ANY_LIST = "array"  # an array of anything
+JSON = "json"  # any JSON value
 
 # Evidence tiers of a field's absence (see the module docstring).
 REQUIRED = "required"

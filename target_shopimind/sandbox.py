@@ -30,6 +30,7 @@ import typing as t
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from target_shopimind import sandbox_custom
 from target_shopimind.resources import DELETE_BATCH, MAX_BODY_BYTES, RESOURCES, Resource
 from target_shopimind.validation import validate
 
@@ -343,6 +344,9 @@ class Sandbox:
         )
         self._lock = threading.Lock()
         self._store: dict[str, dict[tuple[str, ...], dict]] = {r.name: {} for r in RESOURCES}
+        # Custom data definitions, their records and the data sources (sandbox_custom.py).
+        self.custom = sandbox_custom.CustomData(rejected_entry=self._rejected_entry)
+        self.custom.reject_400_with_items = reject_400_with_items
         self._log: collections.deque[dict] = collections.deque(maxlen=LOG_LIMIT)
         self._total = 0
         self._by_status: collections.Counter[str] = collections.Counter()
@@ -413,7 +417,13 @@ class Sandbox:
     # -- inspection and control -------------------------------------------------------
 
     def items(self, resource_name: str) -> list[dict]:
-        """Return what is stored for a resource, in first-write order."""
+        """Return what is stored for a resource, in first-write order.
+
+        Also `custom:<definition name>` (its records), `custom_data_definitions` and `data_sources`.
+        """
+        custom = self.custom.items(resource_name)
+        if custom is not None:
+            return custom
         with self._lock:
             if resource_name not in self._store:
                 raise KeyError(f"unknown resource {resource_name!r} (known: {', '.join(self._store)})")
@@ -429,7 +439,8 @@ class Sandbox:
         """Count items per resource and requests per status; report the concurrency high-water mark."""
         with self._lock:
             return {
-                "items": {name: len(stored) for name, stored in self._store.items()},
+                "items": {name: len(stored) for name, stored in self._store.items()} | self.custom.counts(),
+                "custom_data": self.custom.stats(),
                 "requests": self._total,
                 "by_status": dict(self._by_status),
                 "max_in_flight": self._max_in_flight,
@@ -458,6 +469,7 @@ class Sandbox:
             self._by_status.clear()
             self._windows.clear()
             self._max_in_flight = self._in_flight
+        self.custom.reset()
         self.faults.reset()
 
     # -- state file -------------------------------------------------------------------
@@ -476,6 +488,7 @@ class Sandbox:
                 for item in stored.get(resource.name) or []:
                     if isinstance(item, dict):
                         self._store[resource.name][self._store_key(resource, item)] = item
+        self.custom.load(state.get("custom") or {})
 
     def _dump_state(self) -> None:
         if not self.state_file:
@@ -487,6 +500,7 @@ class Sandbox:
                 "requests": self._total,
                 "by_status": dict(self._by_status),
             }
+        state["custom"] = self.custom.dump()
         temporary = f"{self.state_file}.tmp"
         with open(temporary, "w", encoding="utf-8") as handle:  # noqa: PTH123
             json.dump(state, handle, ensure_ascii=False)
@@ -669,15 +683,48 @@ class Sandbox:
         route = match_route(method, path)
         if route is not None:
             entry["resource"] = route.resource.name if route.resource else "carts"
+        call = sandbox_custom.match(method, path) if route is None else None
         refusal = self._gate(api_key)
         if refusal is not None:
+            if call is not None and refusal.status == 429:
+                with contextlib.suppress(ValueError):
+                    self.custom.describe(call, json.loads(raw) if raw.strip() else None, entry)
             if route is not None and route.kind in {"upsert", "delete"} and refusal.status == 429:
                 with contextlib.suppress(ValueError):  # log what the refused request carried
                     self._describe(route, json.loads(raw) if raw.strip() else None, entry)
             return refusal
         if route is None:
+            if call is not None:
+                return self._custom_reply(call, query, raw, entry)
             return Reply(404, _error(404, f"Cannot {method} {path}", "Not Found"))
         return self._routed(route, query, raw, entry)
+
+    def _custom_reply(self, call: sandbox_custom.Call, query: dict[str, list[str]], raw: bytes, entry: dict) -> Reply:
+        """Custom data and data sources; record writes get the faults other bulk writes get."""
+        body: t.Any = None
+        if raw.strip():
+            try:
+                body = json.loads(raw)
+            except ValueError as exc:
+                self.custom.describe(call, None, entry)
+                return _bad_request(f"Request body is not valid JSON: {exc}")
+        self.custom.describe(call, body, entry)
+        fault = OK
+        if call.write:
+            entry["fault"] = fault = self.faults.next()
+            faulted = self._fault_reply(fault)
+            if faulted is not None:
+                return faulted
+        status, answer = self.custom.answer(call, query, body)
+        if fault == APPLIED_500:
+            return Reply(500, _error(500, "Internal server error", "Internal Server Error"))
+        return Reply(status, answer)
+
+    def _rejected_entry(self, index: int, item: t.Any, errors: list[str]) -> dict[str, t.Any]:
+        """One `rejected_items` entry in this sandbox's style (index or not, strings or NestJS)."""
+        entry: dict[str, t.Any] = {"index": index} if self.index else {}
+        entry.update({"item": item, "errors": self._errors_out(errors)})
+        return entry
 
     def _routed(self, route: Route, query: dict[str, list[str]], raw: bytes, entry: dict[str, t.Any]) -> Reply:
         if route.kind in {"list", "carts"}:
@@ -760,7 +807,7 @@ class Sandbox:
         name = path.removeprefix("/_sandbox/").rstrip("/")
         if method == "GET" and name.startswith("items/"):
             try:
-                return Reply(200, self.items(name.removeprefix("items/")))
+                return Reply(200, self.items(urllib.parse.unquote(name.removeprefix("items/"))))
             except KeyError as exc:
                 return Reply(404, _error(404, str(exc.args[0]), "Not Found"))
         views: dict[tuple[str, str], t.Callable[[], t.Any]] = {

@@ -12,6 +12,9 @@ from singer_sdk.exceptions import ConfigValidationError, MissingKeyPropertiesErr
 
 from target_shopimind import routing
 from target_shopimind.client import ApiClient, RateLimiter, check_base_url
+from target_shopimind.custom_api import CustomDataApi
+from target_shopimind.custom_data import CustomDefinitions, parse_specs
+from target_shopimind.custom_sink import CustomDataSink
 from target_shopimind.delivery import Delivery, Sender
 from target_shopimind.errors import KeyPropertyMissing, RecordRejected, TargetError
 from target_shopimind.mapping import Injected
@@ -29,6 +32,7 @@ if t.TYPE_CHECKING:
 
 _RESOURCE_LIST = ", ".join(r.name for r in RESOURCES)
 _RANK = dependency_rank()
+_LAST = max(_RANK.values()) + 1  # custom data: after everything, its records may point to contacts
 
 
 class TargetShopiMind(Target):
@@ -120,6 +124,40 @@ class TargetShopiMind(Target):
             th.IntegerType,
             description="Fail the run once more records than this have been rejected.",
         ),
+        th.Property(
+            "custom_data",
+            th.ObjectType(
+                additional_properties=th.ObjectType(
+                    th.Property("definition", th.StringType, required=True),
+                    th.Property("unique_keys", th.ArrayType(th.StringType)),
+                    th.Property(
+                        "contact",
+                        th.ObjectType(
+                            th.Property("column", th.StringType, required=True),
+                            th.Property(
+                                "by",
+                                th.StringType,
+                                required=True,
+                                allowed_values=["email", "id_customer", "id_contact"],
+                            ),
+                        ),
+                    ),
+                )
+            ),
+            default={},
+            description=(
+                "Stream name → `{definition, unique_keys?, contact?}`: load the stream into that ShopiMind "
+                "custom data definition (found by name, else created from the stream's schema); wins over routing."
+            ),
+        ),
+        th.Property(
+            "data_source",
+            th.StringType,
+            description=(
+                "Label of the ShopiMind data source items are attributed to: found by label, created when absent; "
+                "its id fills `id_data_source`."
+            ),
+        ),
     ).to_dict()
 
     def __init__(
@@ -142,7 +180,7 @@ class TargetShopiMind(Target):
             self._check_settings()
         cfg = self.config
         self._MAX_RECORD_AGE_IN_MINUTES = float(cfg.get("checkpoint_interval_seconds", 60)) / 60
-        self.injected = Injected.from_config(cfg)
+        self._injected: Injected | None = None
         self.report = Report(
             rejects_path=cfg.get("rejected_records_path"),
             max_rejected=cfg.get("max_rejected_records"),
@@ -158,6 +196,8 @@ class TargetShopiMind(Target):
                 timeout=float(cfg.get("request_timeout", 30)),
                 max_retries=int(cfg.get("max_retries", 5)),
             )
+        self.custom_api = CustomDataApi(self.client) if self.client is not None else None
+        self.custom = CustomDefinitions(parse_specs(cfg.get("custom_data"))[0], self.custom_api, self.report)
         self.delivery = Delivery(Sender(self.client, self.report), workers=int(cfg.get("max_concurrent_requests", 4)))
         self._routes: dict[str, routing.Route] = {}
         self._state_written = False
@@ -175,6 +215,11 @@ class TargetShopiMind(Target):
         for name in ("max_requests_per_minute", "max_concurrent_requests"):
             if int(cfg.get(name, 1)) < 1:
                 errors.append(f"{name} must be at least 1")
+        errors.extend(parse_specs(cfg.get("custom_data"))[1])
+        if cfg.get("data_source") is not None and cfg.get("id_data_source") is not None:
+            errors.append("set either data_source (a label, found or created) or id_data_source (an id), not both")
+        if cfg.get("data_source") is not None and not str(cfg["data_source"]).strip():
+            errors.append("data_source must be a non-empty label")
         if errors:
             raise ConfigValidationError("Config validation failed", errors=errors)
 
@@ -182,8 +227,33 @@ class TargetShopiMind(Target):
         """Sinks of `stream` that a new SCHEMA retired and the SDK has not drained yet."""
         return [sink for sink in self._sinks_to_clear if sink.stream_name == stream]
 
+    @property
+    def injected(self) -> Injected:
+        """Settings added to items; `data_source` is resolved (found or created) on first use."""
+        if self._injected is None:
+            values = dict(self.config)
+            label = self.config.get("data_source")
+            if label:
+                if self.custom_api is None:
+                    self.report.note(f"data_source: would look up data source '{label}' and create it when absent")
+                else:
+                    number, created = self.custom_api.data_source_id(label)
+                    values["id_data_source"] = number
+                    self.report.note(f"data_source: {'created' if created else 'found'} '{label}' (id {number})")
+            self._injected = Injected.from_config(values)
+        return self._injected
+
+    def get_sink_class(self, stream_name: str) -> type[Sink]:
+        """`custom_data` streams get the custom data sink: it wins over routing."""
+        if self.custom.spec(stream_name) is not None:
+            return CustomDataSink
+        return super().get_sink_class(stream_name)
+
     def route(self, stream: str) -> routing.Route:
         """Where a stream (after stream maps) goes."""
+        custom = self.custom.resource(stream)
+        if custom is not None:
+            return routing.Route(stream, custom)
         if stream not in self._routes:
             self._routes[stream] = routing.route(stream, self.config.get("stream_resource_map") or {})
         return self._routes[stream]
@@ -308,7 +378,7 @@ _RUNNING: list[TargetShopiMind] = []
 
 def _rank_of(sink: Sink) -> int:
     resource = getattr(sink, "resource", None)
-    return _RANK[resource.name] if resource is not None else 0
+    return _RANK.get(resource.name, _LAST) if resource is not None else 0
 
 
 if __name__ == "__main__":

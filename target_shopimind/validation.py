@@ -10,6 +10,7 @@ types as required is checked when present (`require_sdk` also requires it: the s
 from __future__ import annotations
 
 import datetime
+import math
 import re
 import typing as t
 
@@ -75,6 +76,16 @@ def _type_error(field: R.Field, value: object) -> str | None:
     if kind == R.OBJECT:
         return None if isinstance(value, dict) else "must be an object"
     if kind == R.OBJECT_LIST:
+        return None if isinstance(value, list) else "must be an array"
+    return _custom_type_error(kind, value)
+
+
+def _custom_type_error(kind: str, value: object) -> str | None:
+    """The kinds of custom data fields (`json` takes any value)."""
+    if kind == R.NUMBER:
+        ok = _is_number(value) and math.isfinite(t.cast("float", value))
+        return None if ok else "must be a number"
+    if kind == R.ANY_LIST:
         return None if isinstance(value, list) else "must be an array"
     return None
 

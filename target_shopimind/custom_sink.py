@@ -1,0 +1,42 @@
+"""The sink of a `custom_data` stream: a ShopiMind sink whose resource is a custom data definition."""
+
+from __future__ import annotations
+
+import typing as t
+
+from target_shopimind.custom_data import CustomItemMapper
+from target_shopimind.sinks import ShopiMindSink
+
+if t.TYPE_CHECKING:
+    from target_shopimind.target import TargetShopiMind
+
+
+class CustomDataSink(ShopiMindSink):
+    """Readies the definition (find, create, extend, activate) before the base sink routes to it."""
+
+    def __init__(
+        self,
+        target: TargetShopiMind,
+        stream_name: str,
+        schema: dict,
+        key_properties: t.Sequence[str] | None,
+    ) -> None:
+        # Before the base class routes the stream: the route is the definition's resource.
+        target.custom.prepare(stream_name, schema, key_properties)  # the schema after stream maps
+        super().__init__(target, stream_name, schema, key_properties)
+        spec = target.custom.spec(stream_name)
+        assert self.resource is not None
+        assert spec is not None
+        self.mapper = CustomItemMapper(self.resource, spec.contact)
+
+    def _delete(self, item: dict) -> None:  # noqa: ARG002 - the item cannot be addressed
+        """Custom records are deleted only by their ShopiMind id, which a tap never has: counted, warned once."""
+        self.tally.deletes_ignored += 1
+        warned = self.shop.custom.warned_deletes
+        if self.stream_name not in warned:
+            warned.add(self.stream_name)
+            self.logger.warning(
+                "Stream '%s': ShopiMind deletes custom data records only by their own id; "
+                "records with _sdc_deleted_at are ignored (counted as deletes ignored)",
+                self.stream_name,
+            )
