@@ -35,6 +35,7 @@ class Tally:
     deletes_ignored: int = 0
     skipped: int = 0
     merged: int = 0
+    waiting_for_parent: int = 0  # child rows whose parent the store has not held yet
     requests: int = 0
     retries: int = 0
     throttled: int = 0
@@ -163,6 +164,7 @@ class Report:
                 f"deletes ignored {x.deletes_ignored}, skipped {x.skipped}, merged {x.merged}, "
                 f"requests {x.requests}, retries {x.retries}, 429 {x.throttled}, "
                 f"elapsed {elapsed:.1f} s, {rate:.0f} requests/min"
+                + (f", waiting for parent {x.waiting_for_parent}" if x.waiting_for_parent else "")
             )
             for field in dataclasses.fields(Tally):
                 if field.type == "int":

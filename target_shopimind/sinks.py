@@ -184,9 +184,35 @@ class ShopiMindSink(Sink):
                 self.resource.name,
                 ", ".join(sorted(dropped)),
             )
+        children = self.shop.children
+        assembled = children is not None and children.is_parent(self.resource)
         if record.get("_sdc_deleted_at") is not None:
+            if children is not None and assembled:
+                children.drop_parent(self.resource, item)
             self._delete(item)
             return
+        if assembled:
+            self._keep_parent(item)
+            return
+        self.offer(item)
+
+    def _keep_parent(self, item: dict) -> None:
+        """A parent of child streams: kept in the store, assembled and sent at the end of input."""
+        assert self.resource is not None
+        assert self.mapper is not None
+        assert self.shop.children is not None
+        key = self.mapper.key_of(item)
+        key_fields = [f for f in self.resource.fields if f.name in self.resource.key]
+        errors = validation.check_fields(key_fields, item)
+        if errors:
+            self.reject(key, errors, item)
+            return
+        self.shop.children.keep_parent(self.resource, self.stream_name, item, key)
+
+    def offer(self, item: dict, *, assembled: bool = False) -> None:
+        """Check one item and buffer it; `assembled` parents wait for what they refer to."""
+        assert self.resource is not None
+        assert self.mapper is not None
         missing: list[str] | None = None if self._warned_sdk else []
         errors = validation.validate(self.resource, item, missing=missing)
         if missing and not errors:
@@ -215,7 +241,7 @@ class ShopiMindSink(Sink):
         self._entities.add(entity)
         self._bytes += len(data) + 1
         if len(self._items) >= self.max_size:
-            self._flush_items()
+            self._flush_items(after_references=assembled)
 
     def process_batch(self, context: dict) -> None:  # noqa: ARG002
         """A checkpoint or the end of input: hand over what is buffered."""

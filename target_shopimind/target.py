@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import pathlib
+import sqlite3
 import sys
 import typing as t
 
@@ -11,6 +13,8 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, MissingKeyPropertiesError
 
 from target_shopimind import routing
+from target_shopimind.child_sink import ChildSink
+from target_shopimind.children import ChildStore, ChildStreams, PlainDatabase, parse_child_streams
 from target_shopimind.client import ApiClient, RateLimiter, check_base_url
 from target_shopimind.custom_api import CustomDataApi
 from target_shopimind.custom_data import CustomDefinitions, parse_specs
@@ -158,6 +162,15 @@ class TargetShopiMind(Target):
                 "its id fills `id_data_source`."
             ),
         ),
+        th.Property(
+            "child_streams",
+            th.CustomType({"type": ["object", "null"], "additionalProperties": {"type": "object"}}),
+            default={},
+            description=(
+                "Stream → {into, parent_key, value?}: rows assembled into a parent's array field "
+                "(orders.products, customers.group_ids, products.category_ids) instead of loaded on their own."
+            ),
+        ),
     ).to_dict()
 
     def __init__(
@@ -201,6 +214,8 @@ class TargetShopiMind(Target):
         self.delivery = Delivery(Sender(self.client, self.report), workers=int(cfg.get("max_concurrent_requests", 4)))
         self._routes: dict[str, routing.Route] = {}
         self._state_written = False
+        self._records_seen = False
+        self.children = self._open_children()
         if isinstance(self.message_reader, PositionedReader):
             self.message_reader.before_abort = self._keep_what_came_before
 
@@ -220,8 +235,27 @@ class TargetShopiMind(Target):
             errors.append("set either data_source (a label, found or created) or id_data_source (an id), not both")
         if cfg.get("data_source") is not None and not str(cfg["data_source"]).strip():
             errors.append("data_source must be a non-empty label")
+        children, child_errors = parse_child_streams(cfg.get("child_streams"))
+        errors += child_errors
+        errors += [
+            f"child_streams['{name}']: the stream is also in custom_data; a stream goes to one place"
+            for name in children
+            if name in (cfg.get("custom_data") or {})
+        ]
         if errors:
             raise ConfigValidationError("Config validation failed", errors=errors)
+
+    def _open_children(self) -> ChildStreams | None:
+        """The child streams of the config, over the sync store (None when there are none)."""
+        specs, _ = parse_child_streams(self.config.get("child_streams"))
+        if not specs:
+            return None
+        folder = pathlib.Path(self.config.get("store_path") or ".target-shopimind")
+        folder.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(folder / "children.sqlite3", isolation_level=None)
+        conn.execute("PRAGMA journal_mode = WAL")
+        store = ChildStore(PlainDatabase(conn, read_only=bool(self.config.get("dry_run"))))
+        return ChildStreams(specs, store, store_path=str(folder), resource_of=lambda s: self.route(s).resource)
 
     def replaced_sinks(self, stream: str) -> list[Sink]:
         """Sinks of `stream` that a new SCHEMA retired and the SDK has not drained yet."""
@@ -244,9 +278,11 @@ class TargetShopiMind(Target):
         return self._injected
 
     def get_sink_class(self, stream_name: str) -> type[Sink]:
-        """`custom_data` streams get the custom data sink: it wins over routing."""
+        """`custom_data` streams get the custom data sink (it wins over routing); child streams go to the store."""
         if self.custom.spec(stream_name) is not None:
             return CustomDataSink
+        if self.children is not None and stream_name in self.children.specs:
+            return ChildSink
         return super().get_sink_class(stream_name)
 
     def route(self, stream: str) -> routing.Route:
@@ -261,6 +297,7 @@ class TargetShopiMind(Target):
     # --- records the SDK refuses before our sink sees them ----------------------------
 
     def _process_record_message(self, message_dict: dict) -> None:
+        self._records_seen = True
         try:
             super()._process_record_message(message_dict)
         except RecordRejected as exc:
@@ -269,6 +306,11 @@ class TargetShopiMind(Target):
             stream = message_dict.get("stream", "")
             sink = self._sink_of(stream)
             record = message_dict.get("record") or {}
+            child = self._active_sink(stream)
+            if isinstance(child, ChildSink):
+                missing = [k for k in child.key_properties if k not in record]
+                self._reject_unread(message_dict, [f"{k}: the stream's key property is missing" for k in missing])
+                return
             missing = [k for k in (sink.key_properties if sink else ()) if k not in record]
             if sink is None or sink.resource is None:
                 reader = self.message_reader
@@ -277,13 +319,23 @@ class TargetShopiMind(Target):
                 raise KeyPropertyMissing(line, problem, stream) from None
             self._reject_unread(message_dict, [f"{k}: the stream's key property is missing" for k in missing])
 
-    def _sink_of(self, stream: str) -> ShopiMindSink | None:
+    def _active_sink(self, stream: str) -> Sink | None:
         maps = self.mapper.stream_maps.get(stream) or []
-        sink = self._sinks_active.get(maps[0].stream_alias if maps else stream)
+        return self._sinks_active.get(maps[0].stream_alias if maps else stream)
+
+    def _sink_of(self, stream: str) -> ShopiMindSink | None:
+        sink = self._active_sink(stream)
         return sink if isinstance(sink, ShopiMindSink) else None
 
     def _reject_unread(self, message_dict: dict, errors: list[str]) -> None:
         stream = message_dict.get("stream", "")
+        child = self._active_sink(stream)
+        if isinstance(child, ChildSink):
+            record = message_dict.get("record") or {}
+            child.tally.received += 1
+            key = child.mapper.key_of(record)[0] or "?"
+            child.reject(key, errors, record)
+            return
         sink = self._sink_of(stream)
         if sink is None or sink.mapper is None:
             if sink is not None:
@@ -305,8 +357,20 @@ class TargetShopiMind(Target):
         for sink in ordered:
             self.drain_one(sink)
 
+    def _process_state_message(self, message_dict: dict) -> None:
+        """The lost-store guard looks at every STATE before the SDK keeps it."""
+        if self.children is not None:
+            value = message_dict.get("value")
+            problem = self.children.check_state(value, before_records=not self._records_seen)
+            if problem:
+                raise TargetError(problem)
+            self.children.state_came()
+        super()._process_state_message(message_dict)
+
     def _write_state_message(self, state: dict) -> None:
-        """STATE only once everything before it is accepted or reported."""
+        """STATE only once everything before it is accepted or reported (assembled parents too)."""
+        if self.children is not None and self.children.waiting():
+            return  # parents wait for the end of input: this STATE is held back
         self.delivery.wait_idle()
         value = {k: v for k, v in state.items() if k != "target_shopimind"} if isinstance(state, dict) else {}
         value["target_shopimind"] = self.report.state_value()
@@ -315,11 +379,29 @@ class TargetShopiMind(Target):
 
     def process_endofpipe(self) -> None:
         """Flush, emit the final STATE (a report-only one when the tap sent none), summarize."""
+        if self.children is not None:
+            self._send_assembled(self.children)
         super().process_endofpipe()
         if not self._state_written:
             self._write_state_message({})
+        if self.children is not None:
+            self.delivery.wait_idle()
+            for name, count in self.children.finish().items():
+                self.report.tally(name).waiting_for_parent = count
         self.close()
         self.report.log_summary()
+
+    def _send_assembled(self, children: ChildStreams) -> None:
+        """Every parent whose row or children changed, with all its children, in reference order."""
+        for active in sorted(self._sinks_active.values(), key=_rank_of):
+            self.drain_one(active)  # what came on its own goes first
+        for stream, item in children.assembled():
+            sink = self._sinks_active.get(stream)
+            if not isinstance(sink, ShopiMindSink):
+                # The parent's stream did not come in this run: a sink for its stored items.
+                sink = self.add_sink(stream, {"type": "object", "properties": {}}, None)
+            if isinstance(sink, ShopiMindSink) and sink.resource is not None:
+                sink.offer(item, assembled=True)
 
     def close(self, *, wait: bool = True) -> None:
         """Stop the workers (`wait`: let them finish), close connections and the rejects file."""
