@@ -3,6 +3,10 @@
 Inside an SDK target numbers arrive as `Decimal` and date-time/date fields as
 `datetime`/`date`; everything here ends as plain JSON types. A value that cannot be
 coerced is left as it is, so validation names the field instead of guessing.
+
+Messy sources: in a field that is not required, an empty or zero date (`""`, `0000-00-00`,
+what MySQL-backed shops store for "unknown") and an empty string in a number field become
+null. Date-times without an offset are read in the source's zone (`source_timezone`).
 """
 
 from __future__ import annotations
@@ -10,9 +14,11 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import decimal
+import functools
 import json
 import re
 import typing as t
+import zoneinfo
 
 from target_shopimind import resources as R
 
@@ -26,6 +32,9 @@ _DT = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
     r"\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$",
 )
+_ZERO_DATE = re.compile(r"^\s*(0000-00-00([ T]00:00(:00(\.0+)?)?)?)?\s*$")  # also "" and blanks
+_BLANK_DATE_KINDS = frozenset({R.DATE, R.DATETIME})
+_BLANK_NUMBER_KINDS = frozenset({R.INT, R.MONEY, R.ID})
 _TRUE = {"true", "t", "yes", "y", "1", "on"}
 _FALSE = {"false", "f", "no", "n", "0", "off"}
 _CENT = decimal.Decimal("0.01")
@@ -129,25 +138,50 @@ def to_bool(value: object) -> object:
     return value
 
 
-def _format_utc(moment: datetime.datetime) -> str:
-    if moment.tzinfo is not None:
+def source_zone(name: str | None) -> datetime.tzinfo:
+    """The `source_timezone` setting as a zone; ValueError names an unknown one."""
+    if not name or name.upper() in {"UTC", "Z", "ETC/UTC"}:
+        return _UTC
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        msg = f"source_timezone {name!r} is not a known IANA time zone (examples: 'Europe/Paris', 'UTC')"
+        raise ValueError(msg) from None
+
+
+def is_blank_date(value: object) -> bool:
+    """`""`, `0000-00-00`, `0000-00-00 00:00:00`: what shop databases store for an unknown date."""
+    return isinstance(value, str) and _ZERO_DATE.match(value) is not None
+
+
+def is_blank_number(value: object) -> bool:
+    """An empty (or blank) string where a number belongs."""
+    return isinstance(value, str) and not value.strip()
+
+
+def _format_utc(moment: datetime.datetime, zone: datetime.tzinfo = _UTC) -> str:
+    """ISO 8601 UTC with milliseconds; a naive moment is read in `zone`."""
+    if moment.tzinfo is None:
+        if zone is not _UTC:
+            moment = moment.replace(tzinfo=zone).astimezone(_UTC)
+    else:
         moment = moment.astimezone(_UTC)
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
 
-def parse_datetime(text: str) -> datetime.datetime | None:
-    """ISO 8601 in the shapes taps send (T or space, any fraction, Z/±hh[:mm]/none)."""
+def parse_datetime(text: str, zone: datetime.tzinfo = _UTC) -> datetime.datetime | None:
+    """ISO 8601 in the shapes taps send (T or space, any fraction, Z/±hh[:mm]/none: `zone`)."""
     match = _DT.match(text.strip())
     if not match:
         return None
-    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
     micro = int((fraction or "0")[:6].ljust(6, "0"))
-    tz = _UTC
-    if zone and zone not in {"Z", "z"}:
-        sign = -1 if zone[0] == "-" else 1
-        digits = zone[1:].replace(":", "")
-        offset = datetime.timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
-        tz = datetime.timezone(sign * offset)
+    tz = _UTC if offset else zone
+    if offset and offset not in {"Z", "z"}:
+        sign = -1 if offset[0] == "-" else 1
+        digits = offset[1:].replace(":", "")
+        delta = datetime.timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
+        tz = datetime.timezone(sign * delta)
     try:
         return datetime.datetime(
             int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), micro, tz
@@ -156,14 +190,16 @@ def parse_datetime(text: str) -> datetime.datetime | None:
         return None
 
 
-def to_datetime(value: object) -> object:
-    """ISO 8601 UTC with milliseconds; naive values are taken as UTC."""
+def to_datetime(value: object, zone: datetime.tzinfo = _UTC) -> object:
+    """ISO 8601 UTC with milliseconds; values without an offset are read in `zone`."""
     if isinstance(value, datetime.datetime):
-        return _format_utc(value)
+        return _format_utc(value, zone)
     if isinstance(value, datetime.date):
-        return f"{value.isoformat()}T00:00:00.000Z"
+        if zone is _UTC:
+            return f"{value.isoformat()}T00:00:00.000Z"
+        return _format_utc(datetime.datetime(value.year, value.month, value.day, tzinfo=zone))
     if isinstance(value, str):
-        moment = parse_datetime(value)
+        moment = parse_datetime(value, zone)
         return _format_utc(moment) if moment else value
     return value
 
@@ -237,6 +273,7 @@ def _to_list(convert: Callable[[object], object]) -> Callable[[object], object]:
     return coerce
 
 
+_BLANKABLE = _BLANK_DATE_KINDS | _BLANK_NUMBER_KINDS
 _COERCE: dict[str, Callable[[object], object]] = {
     R.STR: to_str,
     R.ID: to_id,
@@ -256,23 +293,62 @@ _COERCE: dict[str, Callable[[object], object]] = {
 }
 
 
-def coerce_fields(fields: Sequence[R.Field], source: dict) -> dict:
-    """Known fields only, each coerced to its kind; absent fields stay absent."""
+def coercions(zone: datetime.tzinfo = _UTC) -> dict[str, Callable[[object], object]]:
+    """The coercion of each field kind; date-times without an offset are read in `zone`."""
+    if zone is _UTC:
+        return _COERCE
+    return {**_COERCE, R.DATETIME: functools.partial(to_datetime, zone=zone)}
+
+
+def _blank(field: R.Field, value: object) -> bool:
+    """An empty or zero value the source means as "unknown", in a field that may go without it."""
+    if field.required or not isinstance(value, str):
+        return False
+    if field.kind in _BLANK_DATE_KINDS:
+        return is_blank_date(value)
+    return field.kind in _BLANK_NUMBER_KINDS and is_blank_number(value)
+
+
+def coerce_fields(
+    fields: Sequence[R.Field],
+    source: dict,
+    *,
+    coerce: dict[str, Callable[[object], object]] = _COERCE,
+    blanked: list[str] | None = None,
+    prefix: str = "",
+) -> dict:
+    """Known fields only, each coerced to its kind; absent fields stay absent.
+
+    Empty or zero dates and empty number strings of fields that are not required become
+    null; their names (dotted when nested) are appended to `blanked`.
+    """
     out: dict = {}
     for field in fields:
         if field.name not in source:
             continue
         value = source[field.name]
+        if value is not None and field.kind in _BLANKABLE and _blank(field, value):
+            value = None
+            if blanked is not None:
+                blanked.append(prefix + field.name)
         if value is not None:
-            if field.kind in _COERCE:
-                value = _COERCE[field.kind](value)
+            if field.kind in coerce:
+                value = coerce[field.kind](value)
             elif field.kind == R.OBJECT:
                 value = parse_nested(value)
-                value = coerce_fields(field.fields, value) if isinstance(value, dict) else value
+                if isinstance(value, dict):
+                    nested = f"{prefix}{field.name}."
+                    value = coerce_fields(field.fields, value, coerce=coerce, blanked=blanked, prefix=nested)
             elif field.kind == R.OBJECT_LIST:
                 value = parse_nested(value)
                 if isinstance(value, list):
-                    value = [coerce_fields(field.fields, v) if isinstance(v, dict) else v for v in value]
+                    nested = f"{prefix}{field.name}[]."
+                    value = [
+                        coerce_fields(field.fields, v, coerce=coerce, blanked=blanked, prefix=nested)
+                        if isinstance(v, dict)
+                        else v
+                        for v in value
+                    ]
         elif not field.nullable and not field.required:
             continue  # an optional non-null field is simply left out
         out[field.name] = value
@@ -311,21 +387,42 @@ _CONSUMED_BY_ORDER_CUSTOMER = ("customer_id", "customer_email", "email", "custom
 class ItemMapper:
     """Maps one stream's records to one resource's items."""
 
-    def __init__(self, resource: R.Resource, key_properties: Sequence[str], injected: Injected) -> None:
+    def __init__(
+        self,
+        resource: R.Resource,
+        key_properties: Sequence[str],
+        injected: Injected,
+        *,
+        zone: datetime.tzinfo = _UTC,
+    ) -> None:
         self.resource = resource
         self.fields = resource.fields
         self.known = {f.name for f in resource.fields}
         only_key = key_properties[0] if len(key_properties) == 1 else None
-        self.key_source = only_key if only_key and only_key != resource.id_field else None
+        fillable = only_key and only_key != resource.id_field and resource.fill_key
+        self.key_source = only_key if fillable else None
+        self.coerce = coercions(zone)
         by_name = resource.field_map
         self.injected = {
-            k: _COERCE.get(by_name[k].kind, to_str)(v) for k, v in injected.values().items() if k in by_name
+            k: self.coerce.get(by_name[k].kind, to_str)(v) for k, v in injected.values().items() if k in by_name
         }
         self.defaults = {f.name: f.default for f in resource.fields if f.default is not None}
         self.is_order = resource.name == "orders"
+        self.blanked: list[str] = []  # fields blanked by the last `map` for the first time
+        self._blank_seen: set[str] = set()
+
+    def note_blank(self, name: str) -> bool:
+        """Remember that `name` held an empty or zero value; True the first time (warn once)."""
+        if name in self._blank_seen:
+            return False
+        self._blank_seen.add(name)
+        return True
 
     def map(self, record: dict, *, want_dropped: bool = True) -> tuple[dict, list[str]]:
-        """The item, and the record fields it dropped (only listed when `want_dropped`)."""
+        """The item, and the record fields it dropped (only listed when `want_dropped`).
+
+        `blanked` then lists the fields whose empty or zero value became null for the first time.
+        """
         source = record
         if self.key_source is not None and source.get(self.resource.id_field) is None:
             source = {**source, self.resource.id_field: source.get(self.key_source)}
@@ -333,7 +430,9 @@ class ItemMapper:
         if self.is_order and source.get("customer") is None:
             source = {**source, "customer": self._order_customer(source)}
             consumed = _CONSUMED_BY_ORDER_CUSTOMER
-        item = coerce_fields(self.fields, source)
+        blanked: list[str] = []
+        item = coerce_fields(self.fields, source, coerce=self.coerce, blanked=blanked)
+        self.blanked = [name for name in blanked if self.note_blank(name)] if blanked else blanked
         for name, value in self.injected.items():
             if item.get(name) is None:
                 item[name] = value

@@ -108,6 +108,7 @@ class Resource:
     depends_on: tuple[str, ...] = ()  # resources its items point to
     aliases: tuple[str, ...] = ()
     description: str = ""
+    fill_key: bool = True  # a table's single primary key may fill `id_field` (never for an e-mail)
 
     @property
     def field_map(self) -> dict[str, Field]:
@@ -543,6 +544,7 @@ RESOURCES: tuple[Resource, ...] = (
             _sdk("updated_at", DATETIME),
         ),
         id_field="email",
+        fill_key=False,
         aliases=("newsletter_subscriber", "subscribers", "subscriber", "newsletter"),
         description="Newsletter subscribers (no delete endpoint in the API).",
     ),

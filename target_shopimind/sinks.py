@@ -14,7 +14,7 @@ from singer_sdk.typing import DEFAULT_JSONSCHEMA_VALIDATOR
 from target_shopimind import validation
 from target_shopimind.delivery import Batch
 from target_shopimind.errors import RecordRejected, TargetError
-from target_shopimind.mapping import ItemMapper, dumps
+from target_shopimind.mapping import ItemMapper, dumps, is_blank_date
 from target_shopimind.reader import PositionedReader
 from target_shopimind.resources import DELETE_BATCH, MAX_BODY_BYTES
 
@@ -55,6 +55,24 @@ def _plain_types(schema: dict[str, t.Any]) -> dict[str, tuple[type, ...]] | None
             return None
         plain[name] = tuple(c for k in kinds for c in _JSON_TYPES[k])
     return plain
+
+
+def _members(prop: dict[str, t.Any]) -> list[dict[str, t.Any]]:
+    return [prop, *(m for m in prop.get("anyOf", ()) if isinstance(m, dict))]
+
+
+def _datelike(prop: object) -> bool:
+    """A property the SDK parses into a date or date-time."""
+    return isinstance(prop, dict) and any(m.get("format") in {"date", "date-time"} for m in _members(prop))
+
+
+def _nullable(prop: dict[str, t.Any]) -> bool:
+    """Whether the property's schema allows null."""
+    for member in _members(prop):
+        declared = member.get("type")
+        if declared == "null" or (isinstance(declared, list) and "null" in declared):
+            return True
+    return False
 
 
 class _SchemaCheck(BaseJSONSchemaValidator):
@@ -106,7 +124,12 @@ class ShopiMindSink(Sink):
         self.route = target.route(stream_name)
         self.resource = self.route.resource
         self.tally = target.report.tally(self.resource.name if self.resource else f"(skipped) {stream_name}")
-        self.mapper = ItemMapper(self.resource, self.key_properties, target.injected) if self.resource else None
+        self.mapper = (
+            ItemMapper(self.resource, self.key_properties, target.injected, zone=target.source_zone)
+            if self.resource
+            else None
+        )
+        self._blank_dates = self._blankable_dates()
         self._warned_fields = False
         self._warned_sdk = False  # the stream's one warning about SDK-typed fields its items lack
         self._items: list[bytes] = []
@@ -145,10 +168,41 @@ class ShopiMindSink(Sink):
         return _SchemaCheck(self.schema) if self.validate_schema else None
 
     def _validate_and_parse(self, record: dict) -> dict:
+        if self._blank_dates:
+            self._blank_zero_dates(record)
         try:
             return super()._validate_and_parse(record)
         except ValueError as exc:  # an unparsable date-time in a date-time field
             raise RecordRejected([str(exc)]) from exc
+
+    def _blankable_dates(self) -> list[tuple[str, bool, bool]]:
+        """Date properties whose empty or zero value means "unknown": (name, may be null, warn).
+
+        The SDK parses them before `process_record`, and `0000-00-00` is no date: such a value
+        becomes null here unless the field is a required one (then the record is rejected).
+        """
+        if self.resource is None:
+            return []
+        fields = self.resource.field_map
+        flat = {"customer_created_at"} if self.resource.name == "orders" else set()
+        keys = set(self.key_properties)
+        found = []
+        for name, prop in self.schema.get("properties", {}).items():
+            field = fields.get(name)
+            if not _datelike(prop) or name in keys or (field is not None and field.required):
+                continue
+            found.append((name, _nullable(prop), field is not None or name in flat))
+        return found
+
+    def _blank_zero_dates(self, record: dict) -> None:
+        for name, nullable, warn in self._blank_dates:
+            if is_blank_date(record.get(name)):
+                if nullable:
+                    record[name] = None
+                else:
+                    del record[name]  # the stream's schema would refuse a null
+                if warn:
+                    self._warn_blanked([name])
 
     def activate_version(self, new_version: int) -> None:
         """ShopiMind cannot list or purge by version: full-table versions are ignored quietly."""
@@ -176,6 +230,8 @@ class ShopiMindSink(Sink):
             return
         self.tally.received += 1
         item, dropped = self.mapper.map(record, want_dropped=not self._warned_fields)  # warned once per stream
+        if self.mapper.blanked:
+            self._warn_blanked(self.mapper.blanked, noted=True)
         if dropped:
             self._warned_fields = True
             self.logger.warning(
@@ -249,6 +305,17 @@ class ShopiMindSink(Sink):
         self._flush_deletes(after_references=True)
 
     # --- helpers ---------------------------------------------------------------------
+
+    def _warn_blanked(self, names: list[str], *, noted: bool = False) -> None:
+        """Once per stream and field: an empty or zero value was sent as null."""
+        assert self.mapper is not None
+        for name in names if noted else [n for n in names if self.mapper.note_blank(n)]:
+            self.logger.warning(
+                "Stream '%s': empty or zero values of %s.%s (such as '' or '0000-00-00') are sent as null",
+                self.stream_name,
+                self.mapper.resource.name,
+                name,
+            )
 
     def _warn_sdk_fields(self, missing: list[str]) -> None:
         """Once per stream: the item goes without them and ShopiMind's answer decides."""

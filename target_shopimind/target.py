@@ -21,7 +21,7 @@ from target_shopimind.custom_data import CustomDefinitions, parse_specs
 from target_shopimind.custom_sink import CustomDataSink
 from target_shopimind.delivery import Delivery, Sender
 from target_shopimind.errors import KeyPropertyMissing, RecordRejected, TargetError
-from target_shopimind.mapping import Injected
+from target_shopimind.mapping import Injected, source_zone
 from target_shopimind.reader import PositionedReader
 from target_shopimind.report import Report
 from target_shopimind.resources import RESOURCES, dependency_rank
@@ -171,6 +171,21 @@ class TargetShopiMind(Target):
                 "(orders.products, customers.group_ids, products.category_ids) instead of loaded on their own."
             ),
         ),
+        th.Property(
+            "source_timezone",
+            th.StringType,
+            default="UTC",
+            description=(
+                "IANA zone of date-times that arrive without an offset (shop databases often store local time): "
+                "they are read in this zone and sent as UTC."
+            ),
+        ),
+        th.Property(
+            "progress_interval_seconds",
+            th.NumberType,
+            default=30,
+            description="One progress line this often while a run goes on; 0 turns it off.",
+        ),
     ).to_dict()
 
     def __init__(
@@ -194,6 +209,7 @@ class TargetShopiMind(Target):
         cfg = self.config
         self._MAX_RECORD_AGE_IN_MINUTES = float(cfg.get("checkpoint_interval_seconds", 60)) / 60
         self._injected: Injected | None = None
+        self.source_zone = source_zone(cfg.get("source_timezone"))
         self.report = Report(
             rejects_path=cfg.get("rejected_records_path"),
             max_rejected=cfg.get("max_rejected_records"),
@@ -242,6 +258,12 @@ class TargetShopiMind(Target):
             for name in children
             if name in (cfg.get("custom_data") or {})
         ]
+        try:
+            source_zone(cfg.get("source_timezone"))
+        except ValueError as exc:
+            errors.append(str(exc))
+        if float(cfg.get("progress_interval_seconds", 30)) < 0:
+            errors.append("progress_interval_seconds must be 0 (off) or more")
         if errors:
             raise ConfigValidationError("Config validation failed", errors=errors)
 
