@@ -28,8 +28,12 @@ class KeyPropertyMissing(InputError, MissingKeyPropertiesError):
 
 
 class RecordRejected(Exception):
-    """One record refused before it reaches a sink; it is reported, the run goes on."""
+    """One record refused before it reaches a sink; it is reported, the run goes on.
 
-    def __init__(self, errors: list[str]) -> None:
+    `stream` names the sink (the stream after stream maps) that refused it, when known.
+    """
+
+    def __init__(self, errors: list[str], *, stream: str | None = None) -> None:
         super().__init__("; ".join(errors))
         self.errors = errors
+        self.stream = stream

@@ -172,8 +172,11 @@ class ShopiMindSink(Sink):
             self._blank_zero_dates(record)
         try:
             return super()._validate_and_parse(record)
+        except RecordRejected as exc:  # the stream's schema check
+            exc.stream = self.stream_name
+            raise
         except ValueError as exc:  # an unparsable date-time in a date-time field
-            raise RecordRejected([str(exc)]) from exc
+            raise RecordRejected([str(exc)], stream=self.stream_name) from exc
 
     def _blankable_dates(self) -> list[tuple[str, bool, bool]]:
         """Date properties whose empty or zero value means "unknown": (name, may be null, warn).
@@ -329,12 +332,15 @@ class ShopiMindSink(Sink):
             ", ".join(validation.field_names(missing)),
         )
 
-    def reject(self, key: str, errors: list[str], item: t.Any) -> None:
-        """Report a record refused before sending."""
+    def reject(self, key: str, errors: list[str], item: t.Any, *, where: str | None = None) -> None:
+        """Report a record refused before sending (`where`: its place in the input, by default the current one)."""
         assert self.resource is not None
-        reader = self.shop.message_reader
+        if where is None:
+            reader = self.shop.message_reader
+            stream = self.shop.reading_stream or self.stream_name  # the input's name, before stream maps
+            where = reader.position(stream) if isinstance(reader, PositionedReader) else ""
         self.shop.report.reject(
-            where=reader.position(self.stream_name) if isinstance(reader, PositionedReader) else "",
+            where=where,
             stream=self.stream_name,
             resource=self.resource.name,
             key=key,

@@ -12,7 +12,7 @@ from singer_sdk import Target
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, MissingKeyPropertiesError
 
-from target_shopimind import routing
+from target_shopimind import refused, routing
 from target_shopimind.child_sink import ChildSink
 from target_shopimind.children import ChildStore, ChildStreams, PlainDatabase, parse_child_streams
 from target_shopimind.client import ApiClient, RateLimiter, check_base_url
@@ -32,6 +32,7 @@ if t.TYPE_CHECKING:
     from pathlib import PurePath
     from types import FrameType
 
+    from singer_sdk.mapper import StreamMap
     from singer_sdk.sinks import Sink
 
 _RESOURCE_LIST = ", ".join(r.name for r in RESOURCES)
@@ -229,6 +230,8 @@ class TargetShopiMind(Target):
         self.custom = CustomDefinitions(parse_specs(cfg.get("custom_data"))[0], self.custom_api, self.report)
         self.delivery = Delivery(Sender(self.client, self.report), workers=int(cfg.get("max_concurrent_requests", 4)))
         self._routes: dict[str, routing.Route] = {}
+        self.reading_stream = ""  # the input stream of the record being read (before stream maps)
+        self._key_fields = refused.KeyFields(cfg.get("stream_maps") or {})
         self._state_written = False
         self._records_seen = False
         self.children = self._open_children()
@@ -320,14 +323,16 @@ class TargetShopiMind(Target):
 
     def _process_record_message(self, message_dict: dict) -> None:
         self._records_seen = True
+        stream = str(message_dict.get("stream", ""))
+        self.reading_stream = stream
         try:
             super()._process_record_message(message_dict)
         except RecordRejected as exc:
-            self._reject_unread(message_dict, exc.errors)
+            self._reject_unread(message_dict, exc.errors, alias=exc.stream)
         except MissingKeyPropertiesError:
-            stream = message_dict.get("stream", "")
             sink = self._sink_of(stream)
-            record = message_dict.get("record") or {}
+            raw = message_dict.get("record") or {}
+            record = refused.transformed(self.mapper.stream_maps.get(stream, ()), None, raw) or raw
             child = self._active_sink(stream)
             if isinstance(child, ChildSink):
                 missing = [k for k in child.key_properties if k not in record]
@@ -340,36 +345,64 @@ class TargetShopiMind(Target):
                 problem = f"record without its key property {', '.join(missing) or '(unknown)'}"
                 raise KeyPropertyMissing(line, problem, stream) from None
             self._reject_unread(message_dict, [f"{k}: the stream's key property is missing" for k in missing])
+        except TargetError:
+            raise
+        except Exception:
+            # A user's stream-map expression that fails on this record refuses the record, not the run.
+            failed = refused.failing_map(self.mapper.stream_maps.get(stream, ()), message_dict.get("record") or {})
+            if failed is None:
+                raise
+            broken, error = failed
+            self._reject_unread(message_dict, [refused.describe(error)], alias=broken.stream_alias, broken=broken)
 
-    def _active_sink(self, stream: str) -> Sink | None:
-        maps = self.mapper.stream_maps.get(stream) or []
-        return self._sinks_active.get(maps[0].stream_alias if maps else stream)
+    def _active_sink(self, stream: str, alias: str | None = None) -> Sink | None:
+        if alias is None:
+            maps = self.mapper.stream_maps.get(stream) or []
+            alias = maps[0].stream_alias if maps else stream
+        return self._sinks_active.get(alias)
 
-    def _sink_of(self, stream: str) -> ShopiMindSink | None:
-        sink = self._active_sink(stream)
+    def _sink_of(self, stream: str, alias: str | None = None) -> ShopiMindSink | None:
+        sink = self._active_sink(stream, alias)
         return sink if isinstance(sink, ShopiMindSink) else None
 
-    def _reject_unread(self, message_dict: dict, errors: list[str]) -> None:
-        stream = message_dict.get("stream", "")
-        child = self._active_sink(stream)
+    def _reject_unread(
+        self,
+        message_dict: dict,
+        errors: list[str],
+        *,
+        alias: str | None = None,
+        broken: StreamMap | None = None,
+    ) -> None:
+        """Report a record the SDK refused, under the key it would have had after stream maps and key filling."""
+        stream = str(message_dict.get("stream", ""))
+        child = self._active_sink(stream, alias)
         if isinstance(child, ChildSink):
             record = message_dict.get("record") or {}
             child.tally.received += 1
             key = child.mapper.key_of(record)[0] or "?"
             child.reject(key, errors, record)
             return
-        sink = self._sink_of(stream)
+        sink = self._sink_of(stream, alias)
         if sink is None or sink.mapper is None:
             if sink is not None:
                 sink.tally.skipped += 1
             return
-        record = message_dict.get("record") or {}
+        raw = message_dict.get("record") or {}
+        if broken is not None:  # the map failed: evaluate its key expressions alone
+            resource = sink.mapper.resource
+            wanted = {*resource.key, resource.id_field, *sink.key_properties}
+            source = self._key_fields.of(broken, raw, wanted)
+        else:
+            source = refused.transformed(self.mapper.stream_maps.get(stream, ()), alias, raw) or raw
         sink.tally.received += 1
         try:
-            item = sink.mapper.map(record, want_dropped=False)[0]
+            item = sink.mapper.map(source, want_dropped=False)[0]
         except Exception:  # noqa: BLE001 - the item is only shown in the report
-            item = record
-        sink.reject(sink.mapper.key_of(item), errors, item)
+            item = source
+        reader = self.message_reader
+        where = reader.position(stream) if isinstance(reader, PositionedReader) else ""
+        # A record no stream map could transform is shown as the tap sent it.
+        sink.reject(sink.mapper.key_of(item), errors, raw if broken is not None else item, where=where)
 
     # --- checkpoints -----------------------------------------------------------------
 
@@ -400,17 +433,21 @@ class TargetShopiMind(Target):
         self._state_written = True
 
     def process_endofpipe(self) -> None:
-        """Flush, emit the final STATE (a report-only one when the tap sent none), summarize."""
+        """Flush, emit the final STATE, summarize.
+
+        A run in which the tap sent no STATE prints none: Meltano would store any line it
+        prints in place of the tap's bookmarks. The report then goes to the log only.
+        """
         if self.children is not None:
             self._send_assembled(self.children)
         super().process_endofpipe()
-        if not self._state_written:
-            self._write_state_message({})
         if self.children is not None:
             self.delivery.wait_idle()
             for name, count in self.children.finish().items():
                 self.report.tally(name).waiting_for_parent = count
         self.close()
+        if not self._state_written:
+            self.logger.info("The tap sent no STATE, so none is emitted; the summary below is the report")
         self.report.log_summary()
 
     def _send_assembled(self, children: ChildStreams) -> None:
