@@ -336,7 +336,8 @@ def test_a_line_breaking_a_nested_rule_is_rejected_and_the_order_goes_without_it
     sandbox: Sandbox, tmp_path: pathlib.Path
 ) -> None:
     messages = [*orders_msgs(order(1001)), *lines_msgs(line(1, 1001), line(2, 1001, quantity="many"))]
-    run = ok(run_target(tmp_path, config(sandbox, tmp_path), messages))
+    # A tap STATE to carry the report (a run without one prints no STATE at all).
+    run = ok(run_target(tmp_path, config(sandbox, tmp_path), [*messages, state({"bookmarks": {}})]))
     rejected = run.last_state["target_shopimind"]["rejected"]
     assert [(r["stream"], r["resource"], r["key"], r["stage"]) for r in rejected] == [
         (LINES, "orders.products", "[2]", "validation")
