@@ -268,12 +268,29 @@ class CustomDefinitions:
         """The resource `prepare` built for a stream."""
         return self._resources.get(stream)
 
-    def prepare(self, stream: str, schema: dict[str, t.Any], key_properties: Sequence[str] | None) -> R.Resource:
-        """Make the stream's definition ready for its records; its `Resource` row."""
+    def plan(self, stream: str, schema: dict[str, t.Any], key_properties: Sequence[str] | None) -> R.Resource:
+        """Check the stream against its entry (config errors stop here, before anything is sent).
+
+        Returns a provisional resource built from the schema alone; `prepare` replaces it once
+        the stream's first record arrives, so a stream without records costs no request.
+        """
         spec = self.specs[stream]
+        unique_keys, wanted, relation = self._wanted(spec, schema, key_properties)
+        planned = {"name": spec.definition, "unique_keys": unique_keys, "fields": wanted, "relationships": relation}
+        resource = build_resource(spec, planned, unique_keys)
+        self._resources[stream] = resource
+        return resource
+
+    @staticmethod
+    def _wanted(
+        spec: Spec,
+        schema: dict[str, t.Any],
+        key_properties: Sequence[str] | None,
+    ) -> tuple[list[str], list[dict[str, t.Any]], list[dict[str, t.Any]]]:
+        """Unique keys, fields and relationships the stream asks of its definition."""
         properties = {k: v for k, v in (schema.get("properties") or {}).items() if not k.startswith("_sdc_")}
         unique_keys = list(spec.unique_keys or key_properties or ())
-        where = f"custom_data: stream '{stream}' (definition '{spec.definition}')"
+        where = f"custom_data: stream '{spec.stream}' (definition '{spec.definition}')"
         if not unique_keys:
             msg = (
                 f"{where} has no key properties and no unique_keys; set unique_keys "
@@ -290,6 +307,12 @@ class CustomDefinitions:
             for name, prop in properties.items()
         ]
         relation = [{"sourceField": spec.contact.column, **CONTACTS}] if spec.contact is not None else []
+        return unique_keys, wanted, relation
+
+    def prepare(self, stream: str, schema: dict[str, t.Any], key_properties: Sequence[str] | None) -> R.Resource:
+        """Make the stream's definition ready for its records (find or create, extend, activate)."""
+        spec = self.specs[stream]
+        unique_keys, wanted, relation = self._wanted(spec, schema, key_properties)
         known = self._known.get(loose(spec.definition))
         if known is None:
             known = self._find_or_create(spec, unique_keys, wanted, relation)

@@ -12,7 +12,7 @@ if t.TYPE_CHECKING:
 
 
 class CustomDataSink(ShopiMindSink):
-    """Readies the definition (find, create, extend, activate) before the base sink routes to it."""
+    """Routes to a definition; readies it (find, create, extend, activate) when the first record comes."""
 
     def __init__(
         self,
@@ -21,13 +21,25 @@ class CustomDataSink(ShopiMindSink):
         schema: dict,
         key_properties: t.Sequence[str] | None,
     ) -> None:
-        # Before the base class routes the stream: the route is the definition's resource.
-        target.custom.prepare(stream_name, schema, key_properties)  # the schema after stream maps
+        # Before the base class routes the stream: the route is the definition's resource. The
+        # schema here is the one after stream maps; config errors stop the run at this point.
+        target.custom.plan(stream_name, schema, key_properties)
+        self._definition_schema = schema
+        self._ready = False
         super().__init__(target, stream_name, schema, key_properties)
-        spec = target.custom.spec(stream_name)
+        self.spec = target.custom.spec(stream_name)
         assert self.resource is not None
-        assert spec is not None
-        self.mapper = CustomItemMapper(self.resource, spec.contact)
+        assert self.spec is not None
+        self.mapper = CustomItemMapper(self.resource, self.spec.contact)
+
+    def process_record(self, record: dict, context: dict) -> None:
+        """The first record readies the definition; then as for any resource."""
+        if not self._ready:
+            self.resource = self.shop.custom.prepare(self.stream_name, self._definition_schema, self.key_properties)
+            assert self.spec is not None
+            self.mapper = CustomItemMapper(self.resource, self.spec.contact)
+            self._ready = True
+        super().process_record(record, context)
 
     def _delete(self, item: dict) -> None:  # noqa: ARG002 - the item cannot be addressed
         """Custom records are deleted only by their ShopiMind id, which a tap never has: counted, warned once."""

@@ -424,3 +424,10 @@ def test_data_source_found_or_created_once(sandbox: Sandbox, tmp_path: pathlib.P
     assert run.returncode == 0, run.stderr
     assert len(sandbox.items("data_sources")) == 2
     assert sandbox.items("customers")[-1]["id_data_source"] == 2
+
+
+def test_a_stream_without_records_costs_no_request(sandbox: Sandbox, tmp_path: pathlib.Path) -> None:
+    run = run_target(tmp_path, custom_config(sandbox), [schema(STREAM, PROPS, ["account_id"]), state({"b": 1})])
+    assert run.returncode == 0, run.stderr
+    assert run.last_state["b"] == 1
+    assert sandbox.requests == []

@@ -30,6 +30,8 @@ EXPECTED = {
     "orders": 3,
     "vouchers": 3,
     "newsletter_subscribers": 3,
+    # demo/data/loyalty_accounts.csv, through custom_data
+    "custom:Loyalty accounts": 3,
 }
 
 
@@ -39,7 +41,7 @@ def test_demo_loads_every_resource_then_runs_incrementally(meltano: Meltano, tmp
         env = target_env(sandbox.url, tmp_path / "rejected.jsonl")
         first = meltano("--log-format=json", "run", "tap-spreadsheets", "target-shopimind", extra_env=env)
         assert sandbox.stats()["items"] == EXPECTED
-        assert len(EXPECTED) == len(RESOURCES)
+        assert len(EXPECTED) == len(RESOURCES) + 1
         report = meltano.state(STATE_ID)["singer_state"]["target_shopimind"]
         assert report["rejected_count"] == {"newsletter_subscribers": 1}
         assert report["rejected"][0]["key"] == "not-an-email"
@@ -57,6 +59,23 @@ def test_demo_loads_every_resource_then_runs_incrementally(meltano: Meltano, tmp
             "created_at": "2025-01-05T10:00:00.000Z",
         }
         assert [line["product_id"] for line in order["products"]] == [1, 3]
+        [definition] = sandbox.items("custom_data_definitions")
+        assert definition["name"] == "Loyalty accounts"
+        assert definition["unique_keys"] == ["account_id"]
+        assert {f["name"]: f["type"] for f in definition["fields"]} == {
+            "account_id": "text",
+            "email": "text",
+            "points": "number",
+            "tier": "text",
+            "opened_at": "text",
+        }
+        assert sandbox.items("custom:Loyalty accounts")[0] == {
+            "account_id": "LA-1",
+            "email": {"by": "email", "value": "camille.martin@example.com"},
+            "points": 1250,
+            "tier": "gold",
+            "opened_at": "2025-01-05 10:00:00",
+        }
         address = next(a for a in sandbox.items("customers_addresses") if a["address_id"] == 21)
         assert address["postal_code"] == "06000"
         assert address["address_line_2"] is None
@@ -67,4 +86,4 @@ def test_demo_loads_every_resource_then_runs_incrementally(meltano: Meltano, tmp
         assert len(skipped) == len(EXPECTED), skipped
         assert sandbox.stats()["requests"] == requests_after_first  # nothing re-sent
         totals = [e for e in log_events(first.stdout + first.stderr, "target-shopimind") if "total:" in e]
-        assert "received 43, sent 42, rejected 1" in totals[-1]
+        assert "received 46, sent 45, rejected 1" in totals[-1]
