@@ -95,6 +95,12 @@ print("\n--- items the sandbox now holds " + "-" * 47)
 for resource, count in stats["items"].items():
     print(f"  {resource:<24} {count:>5}")
 print(f"  {'total':<24} {sum(stats['items'].values()):>5}   ({stats['requests']} API requests served since it started)")
+definitions = json.load(urllib.request.urlopen(os.environ["SANDBOX_URL"] + "/_sandbox/items/custom_data_definitions", timeout=10))
+for definition in (d for d in definitions if d["status"] != "deleted"):
+    fields = ", ".join(f"{f['name']} ({f['type']})" for f in definition["fields"])
+    linked = [r["sourceField"] for r in definition["relationships"] if r.get("targetSchema") == "contacts"]
+    print(f"  custom data definition '{definition['name']}': {fields}; unique keys {definition['unique_keys']}"
+          + (f"; linked to contacts by '{linked[0]}'" if linked else ""))
 
 state = {}
 try:
