@@ -2,7 +2,8 @@
 # Creates (or refreshes) everything the demo and the tests run with, from Python alone:
 #   .meltano/meltano-venv  Meltano in its own virtualenv (it pins SQLAlchemy below what
 #                          singer-sdk wants, so it never shares one with the target), plus uv
-#   .venv                  the project (target-shopimind + shopimind-sandbox), `-e .[dev]` with --dev
+#   .venv                  the project (target-shopimind + shopimind-sandbox) as uv.lock pins it
+#                          (`uv sync --locked`), editable; with --dev also the `dev` dependency group
 #   .meltano/...           the plugins of meltano.yml (`meltano install`, cached)
 # Usage: scripts/bootstrap.sh [--dev] [PLUGIN...]   (no PLUGIN: every plugin of meltano.yml)
 #        PYTHON=python3.12 picks the project's interpreter, MELTANO_PYTHON Meltano's (default: PYTHON).
@@ -16,9 +17,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 MELTANO_VERSION=4.4.1
 PYTHON=${PYTHON:-python3}
 MELTANO_VENV=.meltano/meltano-venv
-extras=""
+dev=""
 if [[ "${1:-}" == "--dev" ]]; then
-  extras="[dev]"
+  dev=1
   shift
 fi
 
@@ -67,12 +68,17 @@ fi
 patch_meltano
 UV="$MELTANO_VENV/bin/uv"
 
-if [[ ! -x .venv/bin/python ]]; then
-  step "project virtualenv .venv ($("$PYTHON" --version 2>&1))"
-  "$UV" venv --quiet --python "$(command -v "$PYTHON")" .venv
+# uv creates .venv (or recreates it for another interpreter) and installs exactly the locked
+# versions; --locked fails when uv.lock no longer matches pyproject.toml (`uv lock` updates it).
+# Without --dev, --inexact keeps the tools an earlier --dev run installed.
+sync=(--locked --python "$(command -v "$PYTHON")")
+if [[ -n "$dev" ]]; then
+  step "installing target-shopimind and its dev group into .venv from uv.lock ($("$PYTHON" --version 2>&1))"
+else
+  sync+=(--no-dev --inexact)
+  step "installing target-shopimind into .venv from uv.lock ($("$PYTHON" --version 2>&1))"
 fi
-step "installing target-shopimind into .venv (-e .$extras)"
-"$UV" pip install --quiet --python .venv/bin/python -e ".$extras"
+"$UV" sync --quiet "${sync[@]}"
 
 # output/: where meltano.yml's rejected_records_path writes (the Meltano project convention).
 mkdir -p output

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # README command 2: the whole check, from a fresh clone with only Python.
-# Creates .venv (`-e .[dev]`) and Meltano's own virtualenv, installs the Meltano plugins,
-# then runs ruff, mypy and pytest (every step runs; the script fails if any did).
+# Creates .venv (the project and its dev tools, as uv.lock pins them) and Meltano's own
+# virtualenv, installs the Meltano plugins, then runs ruff, mypy and pytest (every step runs;
+# the script fails if any did).
 # Extra arguments go to pytest (e.g. `-m "not e2e"`). The end-to-end tests (tests/e2e) need
 # PostgreSQL's server binaries and wal2json (`apt-get install postgresql postgresql-15-wal2json`;
 # .ci/run installs them).

@@ -36,6 +36,10 @@ if t.TYPE_CHECKING:
     from singer_sdk.sinks import Sink
 
 _RESOURCE_LIST = ", ".join(r.name for r in RESOURCES)
+# SDK built-ins the SDK appends to every target's settings that have no effect here: items always
+# upsert by key (`load_method`), and `_sdc_*` fields are always read and never sent
+# (`add_record_metadata`).
+IGNORED_SDK_SETTINGS = ("add_record_metadata", "load_method")
 _RANK = dependency_rank()
 _LAST = max(_RANK.values()) + 1  # custom data: after everything, its records may point to contacts
 
@@ -188,6 +192,13 @@ class TargetShopiMind(Target):
             description="One progress line this often while a run goes on; 0 turns it off.",
         ),
     ).to_dict()
+
+    @classmethod
+    def append_builtin_config(cls, config_jsonschema: dict) -> None:
+        """The SDK's built-in settings minus those the target ignores, so they are not advertised."""
+        super().append_builtin_config(config_jsonschema)
+        for name in IGNORED_SDK_SETTINGS:
+            config_jsonschema["properties"].pop(name, None)
 
     def __init__(
         self,

