@@ -42,7 +42,7 @@ class PositionedReader(SingerReader):
         """Where the current record stands, for messages."""
         return f"line {self.line}, record {self.records[stream]} of stream '{stream}'"
 
-    def process_lines(  # type: ignore[override]
+    def process_lines(
         self,
         file_input: t.IO[t.Any] | None,
         callbacks: dict[str, t.Callable[[dict], None]],

@@ -1,8 +1,10 @@
-"""Test helpers shared by the test modules: Singer messages, configs and the real CLI as a subprocess."""
+"""Test helpers shared by the test modules: Singer messages, configs, the real CLI as a subprocess, the target in-process."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import json
 import os
 import subprocess
@@ -10,10 +12,13 @@ import sys
 import typing as t
 
 from target_shopimind.sandbox import DEFAULT_API_KEY, Sandbox
+from target_shopimind.target import TargetShopiMind
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
+
+    from target_shopimind.report import Tally
 
 API_KEY = DEFAULT_API_KEY
 TARGET = [sys.executable, "-m", "target_shopimind.target"]
@@ -67,6 +72,33 @@ def run_target(
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     return Run(proc.returncode, proc.stdout.decode(), proc.stderr.decode(errors="replace"))
+
+
+@dataclasses.dataclass
+class InProcessRun:
+    """One run of `TargetShopiMind.listen` in the test's own process: its STATE lines and its report."""
+
+    target: TargetShopiMind
+    stdout: str
+
+    @property
+    def states(self) -> list[dict]:
+        """Every STATE line (stdout carries nothing else)."""
+        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+
+    def tally(self, resource: str) -> Tally:
+        """The report's figures for `resource`."""
+        return self.target.report.tally(resource)
+
+
+def run_in_process(config: dict[str, t.Any], messages: Iterable[dict] | str) -> InProcessRun:
+    """Feed Singer messages (or the text of a `.singer` file) to `target.listen`, as a tap would."""
+    payload = messages if isinstance(messages, str) else singer_lines(messages)
+    target = TargetShopiMind(config=config)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        target.listen(io.StringIO(payload))
+    return InProcessRun(target, out.getvalue())
 
 
 def schema(stream: str, properties: dict[str, dict], key: list[str]) -> dict:

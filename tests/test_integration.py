@@ -297,34 +297,34 @@ def test_duplicate_keys_in_one_batch_send_the_latest_version(tmp_path: pathlib.P
 def test_state_never_precedes_acceptance_of_earlier_records(tmp_path: pathlib.Path) -> None:
     with Sandbox(port=0, latency_ms=150) as sb:
         config = write_config(tmp_path, target_config(sb, checkpoint_interval_seconds=0.3))
-        proc = subprocess.Popen(
+        with subprocess.Popen(
             [*TARGET, "--config", str(config)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-        )
-        assert proc.stdin is not None
-        assert proc.stdout is not None
-        seen: list[tuple[dict, set[str]]] = []
-
-        def read_states() -> None:
+        ) as proc:
+            assert proc.stdin is not None
             assert proc.stdout is not None
-            for line in proc.stdout:
-                landed = {c["customer_id"] for c in sb.items("customers")}
-                seen.append((json.loads(line), landed))
+            seen: list[tuple[dict, set[str]]] = []
 
-        reader = threading.Thread(target=read_states)
-        reader.start()
-        proc.stdin.write(json.dumps(customers_stream([])[0]).encode() + b"\n")
-        for step in range(5):
-            for n in range(step * 30, step * 30 + 30):
-                proc.stdin.write(json.dumps(record("public-customers", customer(n))).encode() + b"\n")
-            proc.stdin.write(json.dumps(state({"step": step})).encode() + b"\n")
-            proc.stdin.flush()
-            time.sleep(0.6)
-        proc.stdin.close()
-        assert proc.wait(timeout=60) == 0
-        reader.join(timeout=10)
+            def read_states() -> None:
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    landed = {c["customer_id"] for c in sb.items("customers")}
+                    seen.append((json.loads(line), landed))
+
+            reader = threading.Thread(target=read_states)
+            reader.start()
+            proc.stdin.write(json.dumps(customers_stream([])[0]).encode() + b"\n")
+            for step in range(5):
+                for n in range(step * 30, step * 30 + 30):
+                    proc.stdin.write(json.dumps(record("public-customers", customer(n))).encode() + b"\n")
+                proc.stdin.write(json.dumps(state({"step": step})).encode() + b"\n")
+                proc.stdin.flush()
+                time.sleep(0.6)
+            proc.stdin.close()
+            assert proc.wait(timeout=60) == 0
+            reader.join(timeout=10)
     steps = [value["step"] for value, _ in seen]
     assert len(steps) >= 3, steps  # checkpoints happened while input kept coming
     for value, landed in seen:

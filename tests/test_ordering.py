@@ -302,41 +302,43 @@ def test_checkpoints_flush_references_first_and_state_follows_delivery(tmp_path:
             max_requests_per_minute=3000,  # paced, so the run spans several checkpoints
             checkpoint_interval_seconds=0.5,
         )
-        proc = subprocess.Popen(
+        with subprocess.Popen(
             [*TARGET, "--config", str(write_config(tmp_path, config))],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-        stdin, stdout, stderr_pipe = proc.stdin, proc.stdout, proc.stderr
-        errors: list[bytes] = []
-        drain_stderr = threading.Thread(target=lambda: errors.append(stderr_pipe.read()), daemon=True)
-        drain_stderr.start()
+        ) as proc:
+            assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+            stdin, stdout, stderr_pipe = proc.stdin, proc.stdout, proc.stderr
+            errors: list[bytes] = []
+            drain_stderr = threading.Thread(target=lambda: errors.append(stderr_pipe.read()), daemon=True)
+            drain_stderr.start()
 
-        def feed() -> None:
-            stdin.write(data)
-            stdin.close()
+            def feed() -> None:
+                stdin.write(data)
+                stdin.close()
 
-        feeder = threading.Thread(target=feed, daemon=True)
-        feeder.start()
-        states = []
-        for raw in stdout:
-            value = json.loads(raw)
-            states.append(value)
-            done = value["bookmarks"]["round"]
-            # Everything up to this STATE must already be stored: check now, while the run goes on.
-            missing = {}
-            for resource, key_of in KEY_OF_ROUND.items():
-                stored = {"|".join(str(item.get(f)) for f in BY_NAME[resource].key) for item in server.items(resource)}
-                absent = sum(1 for n in range(1, done + 1) if key_of(n) not in stored)
-                if absent:
-                    missing[resource] = absent
-            state_checks.append((done, missing))
-        returncode = proc.wait(timeout=120)
-        feeder.join(timeout=10)
-        drain_stderr.join(timeout=10)
+            feeder = threading.Thread(target=feed, daemon=True)
+            feeder.start()
+            states = []
+            for raw in stdout:
+                value = json.loads(raw)
+                states.append(value)
+                done = value["bookmarks"]["round"]
+                # Everything up to this STATE must already be stored: check now, while the run goes on.
+                missing = {}
+                for resource, key_of in KEY_OF_ROUND.items():
+                    stored = {
+                        "|".join(str(item.get(f)) for f in BY_NAME[resource].key) for item in server.items(resource)
+                    }
+                    absent = sum(1 for n in range(1, done + 1) if key_of(n) not in stored)
+                    if absent:
+                        missing[resource] = absent
+                state_checks.append((done, missing))
+            returncode = proc.wait(timeout=120)
+            feeder.join(timeout=10)
+            drain_stderr.join(timeout=10)
         log = server.requests
     stderr = b"".join(errors).decode(errors="replace")
     assert returncode == 0, stderr[-3000:]

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -223,6 +224,10 @@ class Streamed:
         code = self.proc.wait(timeout=timeout)
         for thread in self._threads:
             thread.join(timeout=10)
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError):  # stdin of a killed target: unwritten bytes
+                    pipe.close()
         return code
 
 

@@ -314,19 +314,19 @@ def test_random_rates_are_seeded_and_reset(sandbox, client):
 
 
 def test_control_endpoints_over_http(sandbox, client):
-    control = httpx.Client(base_url=sandbox.url)
-    r = control.post("/_sandbox/faults", json={"script": ["503"], "rates": {"fail_500_rate": 0}})
-    assert r.status_code == 200
-    assert r.json()["script"] == ["503"]
-    assert client.post("/v1/customers", json=[customer("C1")]).status_code == 503
-    assert control.post("/_sandbox/faults", json={"script": ["nope"]}).status_code == 400
-    client.post("/v1/customers", json=[customer("C1")])
-    assert control.get("/_sandbox/items/customers").json()[0]["customer_id"] == "C1"
-    assert control.get("/_sandbox/items/nope").status_code == 404
-    assert [e["status"] for e in control.get("/_sandbox/requests").json()] == [503, 200]
-    assert control.post("/_sandbox/reset").status_code == 200
-    assert control.get("/_sandbox/stats").json()["items"]["customers"] == 0
-    assert sandbox.requests == []
+    with httpx.Client(base_url=sandbox.url) as control:
+        r = control.post("/_sandbox/faults", json={"script": ["503"], "rates": {"fail_500_rate": 0}})
+        assert r.status_code == 200
+        assert r.json()["script"] == ["503"]
+        assert client.post("/v1/customers", json=[customer("C1")]).status_code == 503
+        assert control.post("/_sandbox/faults", json={"script": ["nope"]}).status_code == 400
+        client.post("/v1/customers", json=[customer("C1")])
+        assert control.get("/_sandbox/items/customers").json()[0]["customer_id"] == "C1"
+        assert control.get("/_sandbox/items/nope").status_code == 404
+        assert [e["status"] for e in control.get("/_sandbox/requests").json()] == [503, 200]
+        assert control.post("/_sandbox/reset").status_code == 200
+        assert control.get("/_sandbox/stats").json()["items"]["customers"] == 0
+        assert sandbox.requests == []
 
 
 def test_request_log_keys_and_timing(sandbox, client):
@@ -393,23 +393,23 @@ def test_state_file_round_trip(tmp_path):
 
 def test_cli_prints_url_serves_and_stops_on_sigterm(tmp_path):
     state = tmp_path / "state.json"
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "target_shopimind.sandbox", "--port", "0", "--quiet", "--state-file", str(state)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        assert line.startswith("shopimind-sandbox listening on http://127.0.0.1:")
-        assert line.endswith(f"(api key: {DEFAULT_API_KEY})")
-        url = line.split(" on ", 1)[1].split(" ", 1)[0]
-        r = httpx.post(f"{url}/v1/customers", json=[customer("C1")], headers={"spm-api-key": DEFAULT_API_KEY})
-        assert r.status_code == 200
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=5) == 0
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline().strip()
+            assert line.startswith("shopimind-sandbox listening on http://127.0.0.1:")
+            assert line.endswith(f"(api key: {DEFAULT_API_KEY})")
+            url = line.split(" on ", 1)[1].split(" ", 1)[0]
+            r = httpx.post(f"{url}/v1/customers", json=[customer("C1")], headers={"spm-api-key": DEFAULT_API_KEY})
+            assert r.status_code == 200
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=5) == 0
     assert json.loads(state.read_text())["counts"]["customers"] == 1
 
     refused = subprocess.run(
