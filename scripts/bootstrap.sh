@@ -70,12 +70,12 @@ UV="$MELTANO_VENV/bin/uv"
 
 # uv creates .venv (or recreates it for another interpreter) and installs exactly the locked
 # versions; --locked fails when uv.lock no longer matches pyproject.toml (`uv lock` updates it).
-# Without --dev, --inexact keeps the tools an earlier --dev run installed.
+# Without --dev, a .venv that already has the dev group (an earlier --dev run) keeps it.
 sync=(--locked --python "$(command -v "$PYTHON")")
-if [[ -n "$dev" ]]; then
+if [[ -n "$dev" || -x .venv/bin/pytest ]]; then
   step "installing target-shopimind and its dev group into .venv from uv.lock ($("$PYTHON" --version 2>&1))"
 else
-  sync+=(--no-dev --inexact)
+  sync+=(--no-dev)
   step "installing target-shopimind into .venv from uv.lock ($("$PYTHON" --version 2>&1))"
 fi
 "$UV" sync --quiet "${sync[@]}"
