@@ -7,6 +7,7 @@ import dataclasses
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import typing as t
@@ -99,6 +100,28 @@ def run_in_process(config: dict[str, t.Any], messages: Iterable[dict] | str) -> 
     with contextlib.redirect_stdout(out):
         target.listen(io.StringIO(payload))
     return InProcessRun(target, out.getvalue())
+
+
+_SUMMARY_LINE = re.compile(r"(\S+): (received \d+.*)$")
+_FIGURE = re.compile(r"(429|[a-z][a-z ]*[a-z]) (\d+)\b")
+
+
+def summary(stderr: str) -> dict[str, dict[str, int]]:
+    """The last end-of-run summary on stderr, as resource → figure → count.
+
+    `summary(run.stderr)["customers"]["deleted"] == 25` checks the number itself, where a
+    substring such as "deleted 25" would also match "deleted 250".
+    """
+    lines = stderr.splitlines()
+    starts = [i for i, line in enumerate(lines) if "target-shopimind summary" in line]
+    assert starts, f"no summary on stderr:\n{stderr[-3000:]}"
+    figures: dict[str, dict[str, int]] = {}
+    for line in lines[starts[-1] + 1 :]:
+        match = _SUMMARY_LINE.search(line)
+        if match is None:
+            break
+        figures[match.group(1)] = {name: int(count) for name, count in _FIGURE.findall(match.group(2))}
+    return figures
 
 
 def schema(stream: str, properties: dict[str, dict], key: list[str]) -> dict:
