@@ -167,7 +167,7 @@ def test_record_missing_key_property_is_reported(sandbox: Sandbox) -> None:
     """Instead of the SDK's MissingKeyPropertiesError: one rejection, the run goes on."""
     run = run_in_process(config(sandbox), sdk_input("record_missing_key_property"))
     assert run.tally(RESOURCE).rejected_validation == 1
-    assert run.states[-1]["target_shopimind"]["rejected_count"] == {RESOURCE: 1}
+    assert run.target.report.state_value()["rejected_count"] == {RESOURCE: 1}
     assert manufacturers(sandbox) == {}
 
 
