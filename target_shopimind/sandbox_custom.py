@@ -102,8 +102,8 @@ class Call:
 
     @property
     def write(self) -> bool:
-        """Record writes: they get the sandbox's fault injection like the other bulk writes."""
-        return self.kind in {"records.upsert", "records.delete"}
+        """Creates and record writes: they get the sandbox's fault injection like the bulk writes."""
+        return self.kind in {"records.upsert", "records.delete", "definitions.create", "sources.create"}
 
 
 _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (

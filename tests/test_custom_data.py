@@ -9,6 +9,8 @@ import httpx
 import pytest
 from support import API_KEY, customers_stream, record, run_target, schema, state, target_config
 
+from target_shopimind.custom_data import ACCEPTS, field_type
+
 if t.TYPE_CHECKING:
     import pathlib
 
@@ -431,3 +433,57 @@ def test_a_stream_without_records_costs_no_request(sandbox: Sandbox, tmp_path: p
     assert run.returncode == 0, run.stderr
     assert run.last_state["b"] == 1
     assert sandbox.requests == []
+
+
+def test_a_create_that_landed_before_a_500_is_found_not_duplicated(sandbox: Sandbox, tmp_path: pathlib.Path) -> None:
+    sandbox.script_faults(["applied500"])  # stored, then answered 500: the retry finds the name taken
+    run = run_target(tmp_path, custom_config(sandbox), accounts([1, 2]))
+    assert run.returncode == 0, run.stderr
+    assert [d["name"] for d in definitions(sandbox)] == [DEFINITION]
+    assert len(sandbox.items(f"custom:{DEFINITION}")) == 2
+    sandbox.script_faults(["applied500"])
+    run = run_target(tmp_path, target_config(sandbox, data_source="Shop ERP"), customers_stream([1]))
+    assert run.returncode == 0, run.stderr
+    assert [s["label"] for s in sandbox.items("data_sources")] == ["Shop ERP"]
+    assert sandbox.items("customers")[0]["id_data_source"] == 1
+    creates = [
+        (e["path"], e["status"])
+        for e in sandbox.requests
+        if e["method"] == "POST" and e["path"] in {"/v1/data-sources", "/v1/custom-data-definitions"}
+    ]
+    assert creates == [
+        ("/v1/custom-data-definitions", 500),
+        ("/v1/custom-data-definitions", 400),
+        ("/v1/data-sources", 500),
+        ("/v1/data-sources", 400),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("prop", "expected"),
+    [
+        ({"type": ["string", "null"]}, "text"),
+        ({"type": "string", "format": "date-time"}, "datetime"),
+        ({"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}]}, "datetime"),
+        ({"type": ["string", "null"], "format": "date"}, "date"),
+        ({"type": ["integer", "null"]}, "number"),
+        ({"type": ["number", "null"]}, "decimal"),
+        ({"type": ["integer", "number"]}, "decimal"),
+        ({"type": "boolean"}, "bool"),
+        ({"type": ["array", "null"], "items": {"type": "string"}}, "list"),
+        ({"type": ["object", "null"]}, "json"),
+        ({"type": ["string", "integer"]}, "text"),
+        ({}, "json"),
+    ],
+)
+def test_json_schema_to_field_type(prop: dict, expected: str) -> None:
+    assert field_type(prop) == expected
+
+
+def test_existing_field_types_take_only_what_they_can_hold() -> None:
+    assert "number" in ACCEPTS["text"]  # rendered as text
+    assert "decimal" not in ACCEPTS["number"]
+    assert "number" in ACCEPTS["decimal"]
+    assert "datetime" not in ACCEPTS["date"]
+    assert "date" in ACCEPTS["datetime"]
+    assert "text" not in ACCEPTS["bool"]
