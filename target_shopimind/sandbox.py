@@ -429,6 +429,18 @@ class Sandbox:
                 raise KeyError(f"unknown resource {resource_name!r} (known: {', '.join(self._store)})")
             return [json.loads(json.dumps(item)) for item in self._store[resource_name].values()]
 
+    def definitions(self) -> list[dict]:
+        """Custom data definitions, deleted ones included (as `items("custom_data_definitions")`)."""
+        return self.items("custom_data_definitions")
+
+    def records(self, definition: str) -> list[dict]:
+        """The records of the live definition named `definition` (as `items("custom:<name>")`)."""
+        return self.items(f"custom:{definition}")
+
+    def data_sources(self) -> list[dict]:
+        """The data sources (as `items("data_sources")`)."""
+        return self.items("data_sources")
+
     @property
     def requests(self) -> list[dict]:
         """The /v1 request log (copies), oldest first."""

@@ -226,6 +226,9 @@ def test_custom_data_is_inspectable_and_survives_the_state_file(tmp_path: t.Any)
         assert api.post(f"{RECORDS}/{number}", json=[{"account_id": 2, "points": 3}]).status_code == 200
         assert server.items("custom:Loyalty accounts") == [{"account_id": 1}, {"account_id": 2, "points": 3}]
         assert [s["label"] for s in server.items("data_sources")] == ["ERP"]
+        assert server.data_sources() == server.items("data_sources")
+        assert server.records("loyalty accounts") == server.items("custom:Loyalty accounts")
+        assert [d["name"] for d in server.definitions()] == ["Loyalty accounts"]
         assert _create(api, _definition("Other")) == number + 1
         server.reset()
         assert server.items("custom_data_definitions") == []
