@@ -1,0 +1,131 @@
+"""Pins the private Meltano SDK members the target overrides or reads.
+
+The SDK may change a private member in any release; pinned here, such a change fails this
+test instead of changing the target's behaviour without a word. Each entry says why the
+target touches the member. When the SDK is upgraded and a pin fails, read the SDK's new code,
+adapt the target, then update the pin.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import typing as t
+
+import pytest
+from singer_sdk import Sink, Target
+from singer_sdk.io_base import SingerReader
+
+import target_shopimind
+from target_shopimind.target import TargetShopiMind
+
+# (owner, member, the SDK's signature, why the target touches it)
+PINNED_METHODS: list[tuple[type, str, str, str]] = [
+    (
+        Target,
+        "_process_record_message",
+        "(self, message_dict: 'dict') -> 'None'",
+        "overridden: a record the SDK refuses (schema, key property, stream map) is reported, not raised",
+    ),
+    (
+        Target,
+        "_process_state_message",
+        "(self, message_dict: 'dict') -> 'None'",
+        "overridden: child-stream assembly checks every STATE before the SDK keeps it",
+    ),
+    (
+        Target,
+        "_drain_all",
+        "(self, sink_list: 'Iterable[Sink]', parallelism: 'int') -> 'None'",
+        "overridden: buffers are handed to delivery in reference order (groups before customers, ...)",
+    ),
+    (
+        Target,
+        "_write_state_message",
+        "(self, state: 'dict') -> 'None'",
+        "overridden (no public hook): STATE waits for delivery and carries the report under target_shopimind",
+    ),
+    (
+        Target,
+        "_handle_termination",
+        "(self, signum: 'int', frame: 'FrameType | None') -> 'None'",
+        "overridden: on SIGTERM/SIGINT the SDK drains, then the summary is printed and workers stop",
+    ),
+    (
+        Target,
+        "listen",
+        "(self, file_input: 't.IO[str] | None' = None) -> 'None'",
+        "overridden although @final: the running target is remembered so a failure still prints the summary",
+    ),
+    (
+        Sink,
+        "_validate_and_parse",
+        "(self, record: 'dict') -> 'dict'",
+        "overridden: an unparsable date-time rejects one record instead of failing the run",
+    ),
+    (
+        SingerReader,
+        "process_lines",
+        "(self, file_input: 't.IO[_RT] | None', callbacks: 'dict[str, t.Callable[[dict], None]]') -> 't.Counter[str]'",
+        "overridden by PositionedReader: every bad line is named by its number",
+    ),
+]
+
+
+def _function(owner: type, name: str) -> t.Callable[..., t.Any]:
+    member = inspect.getattr_static(owner, name)
+    return member.__func__ if isinstance(member, (classmethod, staticmethod)) else member
+
+
+@pytest.mark.parametrize(
+    ("owner", "name", "signature", "why"), PINNED_METHODS, ids=[f"{o.__name__}.{n}" for o, n, _, _ in PINNED_METHODS]
+)
+def test_private_sdk_method_keeps_its_signature(owner: type, name: str, signature: str, why: str) -> None:
+    assert why
+    assert str(inspect.signature(_function(owner, name))) == signature
+
+
+def _package_classes() -> list[type]:
+    """Every class defined in the package (the target, its reader, its sinks, ...)."""
+    classes: list[type] = []
+    for info in pkgutil.iter_modules(target_shopimind.__path__):
+        module = importlib.import_module(f"target_shopimind.{info.name}")
+        classes += [obj for obj in vars(module).values() if isinstance(obj, type) and obj.__module__ == module.__name__]
+    return classes
+
+
+@pytest.mark.parametrize(("owner", "name"), [(o, n) for o, n, _, _ in PINNED_METHODS])
+def test_the_package_still_overrides_what_is_pinned(owner: type, name: str) -> None:
+    """A pin nobody needs any more goes with its override."""
+    overriders = [cls for cls in _package_classes() if issubclass(cls, owner) and name in vars(cls)]
+    assert overriders, f"no class of the package overrides {owner.__name__}.{name}: drop its pin"
+
+
+def test_sdk_drain_all_goes_through_the_pinned_members() -> None:
+    """`drain_all` (@final) drains `_sinks_to_clear` first, then `_sinks_active`, through `_drain_all`.
+
+    The target reads `_sinks_to_clear` (a sink replaced by a new SCHEMA hands its buffer over
+    first) and `_sinks_active` (the sink of a stream, to report records the SDK refuses).
+    """
+    source = inspect.getsource(Target.drain_all)
+    assert "self._drain_all(self._sinks_to_clear, 1)" in source
+    assert "self._drain_all(self._sinks_active.values(), self.max_parallelism)" in source
+    assert "self._write_state_message(" in source
+    target = TargetShopiMind(config={"dry_run": True})
+    try:
+        assert target._sinks_active == {}
+        assert target._sinks_to_clear == []
+    finally:
+        target.close()
+
+
+def test_sdk_reads_the_record_age_limit_from_the_instance() -> None:
+    """`checkpoint_interval_seconds` sets `_MAX_RECORD_AGE_IN_MINUTES` on the target instance."""
+    assert isinstance(Target._MAX_RECORD_AGE_IN_MINUTES, float)
+    assert "self._MAX_RECORD_AGE_IN_MINUTES" in inspect.getsource(Target._handle_max_record_age)
+    target = TargetShopiMind(config={"dry_run": True, "checkpoint_interval_seconds": 90})
+    try:
+        assert target._MAX_RECORD_AGE_IN_MINUTES == 1.5
+    finally:
+        target.close()
