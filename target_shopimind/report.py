@@ -11,16 +11,56 @@ import dataclasses
 import json
 import logging
 import pathlib
+import re
 import threading
 import time
 import typing as t
 
 from target_shopimind.errors import TargetError
 
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable
+
 logger = logging.getLogger("target-shopimind")
 
 RECENT_REJECTIONS = 1000
+LOGGED_PER_REASON = 10  # rejections logged one by one per resource and reason; the rest are counted
+TOP_REASONS = 5  # reasons per resource in the summary
+MINUTE = 60.0
 MAX_ERROR_CHARS = 300  # an error may quote a value: keep STATE small
+
+
+_INDEX = re.compile(r"\.\d+(?=[.:\s]|$)")  # products.0.price → products[].price
+_SCHEMA_VALUE = re.compile(
+    r"^(?P<field>[^:]+: ).+? (?P<rule>is not of type|is not one of|is not valid under|does not match|"
+    r"is too long|is too short|is not a|is less than|is greater than)",
+)
+_QUOTED_VALUE = re.compile(r"(value|got) '[^']*'")
+_NUMBER_IN_TEXT = re.compile(r"\b(got|is) \d+\b")
+
+
+def reason_of(errors: Iterable[str]) -> str:
+    """The errors of one rejection without their values: `products[].quantity: must be an integer`."""
+    parts = []
+    for error in errors:
+        text = _INDEX.sub("[]", error)
+        text = _SCHEMA_VALUE.sub(r"\g<field>value \g<rule>", text)
+        text = _QUOTED_VALUE.sub(r"\1 '…'", text)
+        parts.append(_NUMBER_IN_TEXT.sub(r"\1 N", text))
+    return "; ".join(dict.fromkeys(parts)) or "(no reason given)"
+
+
+def pace(requests: int, span: float, cap: int | None = None) -> str:
+    """Requests per minute over `span` seconds; a burst shorter than a minute as its count and span.
+
+    A rate extrapolated from a few seconds could read above the quota the run never exceeded.
+    """
+    if requests <= 1 or span <= 0:
+        return f"{requests} requests in {span:.1f} s" if requests else "no requests"
+    if span < MINUTE:
+        return f"{requests} requests in {span:.1f} s"
+    rate = (requests - 1) / span * MINUTE
+    return f"{min(rate, cap) if cap else rate:.0f} requests/min"
 
 
 @dataclasses.dataclass
@@ -63,6 +103,9 @@ class Report:
         self.max_rejected = max_rejected
         self.dry_run = dry_run
         self.started = time.monotonic()
+        self.request_cap: int | None = None  # max_requests_per_minute: no pace is shown above it
+        # resource -> reason (values stripped) -> rejections; written under the lock, read without it
+        self.reasons: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
         self.notes: list[str] = []  # set-up done or planned (custom data definitions, data source)
         self._lock = threading.Lock()
         self._rejects = None
@@ -96,20 +139,32 @@ class Report:
             else:
                 tally.rejected_api += 1
             self.recent.append(entry)
+            reason = reason_of(errors)
+            self.reasons[resource][reason] += 1
+            seen = self.reasons[resource][reason]
             if self._rejects is not None:
                 line = json.dumps({**entry, "record": record}, default=str, ensure_ascii=False)
                 self._rejects.write(line + "\n")
                 self._rejects.flush()
             total = sum(x.rejected for x in self.tallies.values())
-        logger.warning(
-            "%s: rejected %s '%s' (%s%s): %s",
-            stream,
-            resource,
-            key,
-            stage,
-            f", {where}" if where else "",
-            "; ".join(errors),
-        )
+        if seen <= LOGGED_PER_REASON:
+            logger.warning(
+                "%s: rejected %s '%s' (%s%s): %s",
+                stream,
+                resource,
+                key,
+                stage,
+                f", {where}" if where else "",
+                "; ".join(errors),
+            )
+        elif seen == LOGGED_PER_REASON + 1:
+            logger.warning(
+                "%s: further rejections of %s for '%s' are counted, not logged (the rejects file and STATE "
+                "have every one; the summary counts them)",
+                stream,
+                resource,
+                reason,
+            )
         if self.max_rejected is not None and total > self.max_rejected:
             msg = (
                 f"{total} records rejected, more than max_rejected_records={self.max_rejected}; "
@@ -157,15 +212,15 @@ class Report:
         total = Tally()
         for name, x in tallies:
             elapsed = (x.last_request - x.first_request) if x.first_request is not None and x.last_request else 0.0
-            rate = (x.requests - 1) / elapsed * 60 if elapsed > 0 else float(x.requests)
             lines.append(
                 f"{name}: received {x.received}, {verb} {x.sent}, rejected {x.rejected} "
                 f"(validation {x.rejected_validation}, api {x.rejected_api}), deleted {x.deleted}, "
                 f"deletes ignored {x.deletes_ignored}, skipped {x.skipped}, merged {x.merged}, "
                 f"requests {x.requests}, retries {x.retries}, 429 {x.throttled}, "
-                f"elapsed {elapsed:.1f} s, {rate:.0f} requests/min"
+                f"elapsed {elapsed:.1f} s, {pace(x.requests, elapsed, self.request_cap)}"
                 + (f", waiting for parent {x.waiting_for_parent}" if x.waiting_for_parent else "")
             )
+            lines.extend(f"  {count} rejected: {reason}" for reason, count in self.top_reasons(name))
             for field in dataclasses.fields(Tally):
                 if field.type == "int":
                     setattr(total, field.name, getattr(total, field.name) + getattr(x, field.name))
@@ -178,6 +233,17 @@ class Report:
         with self._lock:
             lines.extend(self.notes)
         return lines
+
+    def top_reasons(self, resource: str, limit: int = TOP_REASONS) -> list[tuple[str, int]]:
+        """The resource's most frequent rejection reasons (values stripped), read without the lock."""
+        counter = self.reasons.get(resource)
+        if not counter:
+            return []
+        try:
+            counts = dict(counter)
+        except RuntimeError:  # a new reason arrived while copied
+            return []
+        return sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))[:limit]
 
     def log_summary(self) -> None:
         """The end-of-run block on stderr."""

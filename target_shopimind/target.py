@@ -15,13 +15,14 @@ from singer_sdk.exceptions import ConfigValidationError, MissingKeyPropertiesErr
 from target_shopimind import refused, routing
 from target_shopimind.child_sink import ChildSink
 from target_shopimind.children import ChildStore, ChildStreams, PlainDatabase, parse_child_streams
-from target_shopimind.client import ApiClient, RateLimiter, check_base_url
+from target_shopimind.client import ApiClient, check_base_url
 from target_shopimind.custom_api import CustomDataApi
 from target_shopimind.custom_data import CustomDefinitions, parse_specs
 from target_shopimind.custom_sink import CustomDataSink
 from target_shopimind.delivery import Delivery, Sender
 from target_shopimind.errors import KeyPropertyMissing, RecordRejected, TargetError
 from target_shopimind.mapping import Injected, source_zone
+from target_shopimind.progress import Progress, TimedLimiter
 from target_shopimind.reader import PositionedReader
 from target_shopimind.report import Report
 from target_shopimind.resources import RESOURCES, dependency_rank
@@ -227,12 +228,15 @@ class TargetShopiMind(Target):
             max_rejected=cfg.get("max_rejected_records"),
             dry_run=bool(cfg.get("dry_run")),
         )
+        cap = int(cfg.get("max_requests_per_minute", 600))
+        self.report.request_cap = cap
+        limiter = TimedLimiter(cap)  # notes request start times for the progress line
         self.client: ApiClient | None = None
         if not cfg.get("dry_run"):
             self.client = ApiClient(
                 base_url=cfg.get("base_url", "https://core.shopimind.com"),
                 api_key=cfg.get("api_key") or "",
-                limiter=RateLimiter(int(cfg.get("max_requests_per_minute", 600))),
+                limiter=limiter,
                 attempts=self.report,
                 timeout=float(cfg.get("request_timeout", 30)),
                 max_retries=int(cfg.get("max_retries", 5)),
@@ -240,6 +244,12 @@ class TargetShopiMind(Target):
         self.custom_api = CustomDataApi(self.client) if self.client is not None else None
         self.custom = CustomDefinitions(parse_specs(cfg.get("custom_data"))[0], self.custom_api, self.report)
         self.delivery = Delivery(Sender(self.client, self.report), workers=int(cfg.get("max_concurrent_requests", 4)))
+        self.progress = Progress(
+            self.report,
+            limiter.starts if self.client is not None else None,
+            interval=float(cfg.get("progress_interval_seconds", 30)),
+            cap=cap,
+        )
         self._routes: dict[str, routing.Route] = {}
         self.reading_stream = ""  # the input stream of the record being read (before stream maps)
         self._key_fields = refused.KeyFields(cfg.get("stream_maps") or {})
@@ -475,6 +485,7 @@ class TargetShopiMind(Target):
 
     def close(self, *, wait: bool = True) -> None:
         """Stop the workers (`wait`: let them finish), close connections and the rejects file."""
+        self.progress.stop()
         self.delivery.close(wait=wait)
         if self.client is not None:
             self.client.close()
@@ -522,6 +533,7 @@ class TargetShopiMind(Target):
     def listen(self, file_input: t.IO[str] | None = None) -> None:  # type: ignore[misc]
         """Read the input; remembered so a failure can still print the summary."""
         _RUNNING.append(self)
+        self.progress.start()
         super().listen(file_input)
 
 
