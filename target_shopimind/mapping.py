@@ -151,7 +151,7 @@ def source_zone(name: str | None) -> datetime.tzinfo:
 
 def is_blank_date(value: object) -> bool:
     """`""`, `0000-00-00`, `0000-00-00 00:00:00`: what shop databases store for an unknown date."""
-    return isinstance(value, str) and _ZERO_DATE.match(value) is not None
+    return isinstance(value, str) and (not value or value[0] in "0 \t") and _ZERO_DATE.match(value) is not None
 
 
 def is_blank_number(value: object) -> bool:

@@ -136,8 +136,15 @@ class Resource:
 
 
 def _common(*, data_source: bool = True) -> tuple[Field, ...]:
-    extra = (Field("id_data_source", INT, nullable=False), Field("source_label")) if data_source else ()
-    return (Field("shop_id"), *extra)
+    extra = (
+        (
+            Field("id_data_source", INT, nullable=False, note="the id_data_source (or data_source) setting fills it"),
+            Field("source_label", note="the source_label setting fills it"),
+        )
+        if data_source
+        else ()
+    )
+    return (Field("shop_id", note="the shop_id setting fills it"), *extra)
 
 
 def _key(name: str, kind: str = STR, **kw: t.Any) -> Field:
