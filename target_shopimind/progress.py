@@ -125,13 +125,14 @@ class Progress:
         """No more lines (safe from a signal handler: sets a flag, waits for nothing)."""
         self._stopped = True
 
+    def _running(self) -> bool:
+        return not self._stopped
+
     def _run(self) -> None:
         due = self.clock() + self.interval
-        while not self._stopped:
+        while self._running():
             time.sleep(min(0.5, max(0.0, due - self.clock())))
-            if self._stopped:
-                return
-            if self.clock() >= due:
+            if self._running() and self.clock() >= due:
                 due += self.interval
                 logger.info("%s", self.line())
 

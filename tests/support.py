@@ -104,6 +104,7 @@ def run_in_process(config: dict[str, t.Any], messages: Iterable[dict] | str) -> 
 
 _SUMMARY_LINE = re.compile(r"(\S+): (received \d+.*)$")
 _FIGURE = re.compile(r"(429|[a-z][a-z ]*[a-z]) (\d+)\b")
+_REASON_LINE = re.compile(r"\s\d+ rejected: ")
 
 
 def summary(stderr: str) -> dict[str, dict[str, int]]:
@@ -119,6 +120,8 @@ def summary(stderr: str) -> dict[str, dict[str, int]]:
     for line in lines[starts[-1] + 1 :]:
         match = _SUMMARY_LINE.search(line)
         if match is None:
+            if _REASON_LINE.search(line):
+                continue  # a resource's most frequent rejection reasons, under its line
             break
         figures[match.group(1)] = {name: int(count) for name, count in _FIGURE.findall(match.group(2))}
     return figures
