@@ -102,6 +102,17 @@ for definition in (d for d in definitions if d["status"] != "deleted"):
     print(f"  custom data definition '{definition['name']}': {fields}; unique keys {definition['unique_keys']}"
           + (f"; linked to contacts by '{linked[0]}'" if linked else ""))
 
+# Orders and customers assembled by child_streams from order_lines.csv and customer_group.csv.
+base = os.environ["SANDBOX_URL"] + "/_sandbox/items/"
+orders = json.load(urllib.request.urlopen(base + "orders", timeout=10))
+customers = json.load(urllib.request.urlopen(base + "customers", timeout=10))
+print("\n--- assembled from their own files (child_streams) " + "-" * 27)
+for order in orders:
+    lines = ", ".join(f"{p['quantity']} x product {p['product_id']}" for p in order.get("products") or [])
+    print(f"  order {order['order_id']}: {len(order.get('products') or [])} line(s) from order_lines.csv: {lines}")
+for customer in customers:
+    print(f"  customer {customer['customer_id']}: group_ids {customer.get('group_ids')} from customer_group.csv")
+
 state = {}
 try:
     state = json.load(open(state_path, encoding="utf-8")).get("singer_state", {})

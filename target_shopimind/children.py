@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import re
 import typing as t
 
 from target_shopimind import resources as R
@@ -29,6 +30,7 @@ if t.TYPE_CHECKING:
 ARRAY_KINDS = (R.OBJECT_LIST, R.STR_LIST, R.ID_LIST)
 _ENTRY_KEYS = ("into", "parent_key", "value")
 _ELEMENT_COERCE = {R.STR_LIST: to_str, R.ID_LIST: _COERCE[R.ID]}
+_INTEGER_TEXT = re.compile(r"^-?\d{1,18}$")
 _PAGE = 500  # parents read from the store at a time while assembling
 _COMMIT_EVERY = 5000  # store writes per transaction while reading input
 
@@ -117,6 +119,8 @@ def _sort_part(value: object) -> tuple[int, t.Any]:
         return (1, int(value))
     if isinstance(value, (int, float)):
         return (1, value)
+    if isinstance(value, str) and _INTEGER_TEXT.match(value):
+        return (1, int(value))  # CSV taps send ids as text: "10" after "9"
     return (2, str(value))
 
 

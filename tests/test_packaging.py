@@ -134,11 +134,14 @@ def test_meltano_extractors() -> None:
     paths = [f["path"].replace("$MELTANO_PROJECT_ROOT", str(ROOT)) for f in files["config"]["files"]]
     assert sorted(Path(p).name for p in paths) == sorted(p.name for p in (ROOT / "demo" / "data").glob("*.csv"))
     assert all(Path(p).is_file() for p in paths)
-    # One demo stream per ShopiMind resource, each routed by its last `-` segment, and custom data.
+    # One demo stream per ShopiMind resource, each routed by its last `-` segment, custom data, and
+    # child streams the target assembles into their parents.
     custom = plugin("loaders", "target-shopimind")["config"]["custom_data"]
+    children = plugin("loaders", "target-shopimind")["config"]["child_streams"]
     tables = [f["table_name"] for f in files["config"]["files"]]
     assert [t for t in tables if t in custom] == ["demo-loyalty_accounts"]
-    routes = [route(t) for t in tables if t not in custom]
+    assert sorted(t for t in tables if t in children) == ["demo-customer_group", "demo-order_lines"]
+    routes = [route(t) for t in tables if t not in custom and t not in children]
     assert all(r.resource is not None for r in routes), [r.reason for r in routes if r.resource is None]
     assert len({r.resource.name for r in routes if r.resource}) == len(RESOURCES)
 

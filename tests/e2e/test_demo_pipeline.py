@@ -15,6 +15,8 @@ if t.TYPE_CHECKING:
     from .e2e_support import Meltano
 
 STATE_ID = "dev:tap-spreadsheets-to-target-shopimind"
+# Files whose rows go into their parents (child_streams): order lines and group memberships.
+CHILD_FILES = 2
 # demo/data: rows per resource, and the one row invalid on purpose.
 EXPECTED = {
     "customers_groups": 3,
@@ -58,7 +60,11 @@ def test_demo_loads_every_resource_then_runs_incrementally(meltano: Meltano, tmp
             "email": "camille.martin@example.com",
             "created_at": "2025-01-05T10:00:00.000Z",
         }
-        assert [line["product_id"] for line in order["products"]] == [1, 3]
+        # Assembled by child_streams from order_lines.csv and customer_group.csv.
+        assert order["products"] == [
+            {"product_id": 1, "product_variation_id": 102, "price": 19.9, "price_without_tax": 16.58, "quantity": 2},
+            {"product_id": 3, "product_variation_id": None, "price": 12.5, "price_without_tax": 10.42, "quantity": 1},
+        ]
         [definition] = sandbox.items("custom_data_definitions")
         assert definition["name"] == "Loyalty accounts"
         assert definition["unique_keys"] == ["account_id"]
@@ -76,6 +82,12 @@ def test_demo_loads_every_resource_then_runs_incrementally(meltano: Meltano, tmp
             "tier": "gold",
             "opened_at": "2025-01-05 10:00:00",
         }
+        assert {c["customer_id"]: c["group_ids"] for c in sandbox.items("customers")} == {
+            "1": ["2", "3"],
+            "2": ["2"],
+            "3": ["2"],
+            "4": ["1"],
+        }
         address = next(a for a in sandbox.items("customers_addresses") if a["address_id"] == 21)
         assert address["postal_code"] == "06000"
         assert address["address_line_2"] is None
@@ -83,7 +95,8 @@ def test_demo_loads_every_resource_then_runs_incrementally(meltano: Meltano, tmp
 
         second = meltano("--log-format=json", "run", "tap-spreadsheets", "target-shopimind", extra_env=env)
         skipped = [e for e in log_events(second.stdout + second.stderr, "tap-spreadsheets") if "<= bookmark=" in e]
-        assert len(skipped) == len(EXPECTED), skipped
+        assert len(skipped) == len(EXPECTED) + CHILD_FILES, skipped
         assert sandbox.stats()["requests"] == requests_after_first  # nothing re-sent
         totals = [e for e in log_events(first.stdout + first.stderr, "target-shopimind") if "total:" in e]
-        assert "received 46, sent 45, rejected 1" in totals[-1]
+        # 46 rows of the resources' and the custom data's own files + 4 order lines + 5 memberships.
+        assert "received 55, sent 45, rejected 1" in totals[-1]
