@@ -4,6 +4,7 @@
     .venv/bin/python tests/benchmarks/bench.py            # every scenario (the 1M-record one takes minutes)
     .venv/bin/python tests/benchmarks/bench.py --quick    # smaller inputs, about two minutes
     .venv/bin/python tests/benchmarks/bench.py --only customers,mixed
+    .venv/bin/python tests/benchmarks/bench.py --only children-10k,children-100k   # child streams
 
 Each scenario writes its Singer input into a temporary directory, starts a sandbox in a child
 process (so this process stays small, see `SandboxProcess`), and runs the real CLI (`python -m target_shopimind.target`) as a subprocess with the
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import importlib.util
 import json
 import os
@@ -214,6 +216,79 @@ def custom_input(path: Path, count: int, *, state_every: int = 1_000) -> Input:
 def max_batch(resource: str) -> int:
     """A resource's items per request (custom data definitions: 20)."""
     return 20 if resource.startswith("custom:") else BY_NAME[resource].max_batch
+
+
+ORDER_SCHEMA = {
+    "id": {"type": ["integer"]},
+    "lang": {"type": ["string"]},
+    "status_id": {"type": ["string"]},
+    "customer_id": {"type": ["integer"]},
+    "customer_email": {"type": ["string"]},
+    "customer_created_at": {"type": ["string"], "format": "date-time"},
+    "cart_id": {"type": ["integer"]},
+    "amount": {"type": ["number"]},
+    "amount_without_tax": {"type": ["number"]},
+    "shipping_costs": {"type": ["number"]},
+    "shipping_costs_without_tax": {"type": ["number"]},
+    "currency": {"type": ["string"]},
+    "is_confirmed": {"type": ["boolean"]},
+    "created_at": {"type": ["string"], "format": "date-time"},
+    "updated_at": {"type": ["string"], "format": "date-time"},
+}
+LINE_SCHEMA = {
+    "id": {"type": ["integer"]},
+    "order_id": {"type": ["integer"]},
+    "product_id": {"type": ["integer"]},
+    "price": {"type": ["number"]},
+    "price_without_tax": {"type": ["number"]},
+    "quantity": {"type": ["integer"]},
+}
+CHILD_STREAMS = {"public-order_lines": {"into": "orders.products", "parent_key": "order_id"}}
+
+
+def orders_with_lines_input(path: Path, *, orders: int, lines: int = 3, state_every: int = 10_000) -> Input:
+    """`public-order_lines` then `public-orders` (tap-postgres' table order), `lines` lines per order."""
+    with path.open("wb") as out:
+        stream = "public-order_lines"
+        out.write(
+            _line({"type": "SCHEMA", "stream": stream, "schema": {"properties": LINE_SCHEMA}, "key_properties": ["id"]})
+        )
+        for n in range(1, orders * lines + 1):
+            row: dict[str, t.Any] = {"id": n, "order_id": (n - 1) // lines + 1, "product_id": 100 + n % 7}
+            row["price"] = 10.5
+            row.update({"price_without_tax": 8.75, "quantity": 1 + n % 3})
+            out.write(_line({"type": "RECORD", "stream": stream, "record": row}))
+            if n % state_every == 0:
+                out.write(_line({"type": "STATE", "value": {"bookmarks": {stream: {"replication_key_value": n}}}}))
+        stream = "public-orders"
+        out.write(
+            _line(
+                {"type": "SCHEMA", "stream": stream, "schema": {"properties": ORDER_SCHEMA}, "key_properties": ["id"]}
+            )
+        )
+        for n in range(1, orders + 1):
+            row = {
+                "id": n,
+                "lang": "fr",
+                "status_id": "paid",
+                "customer_id": n % 1000,
+                "customer_email": f"c{n % 1000}@example.com",
+                "customer_created_at": TS,
+                "cart_id": n,
+                "amount": 31.5,
+                "amount_without_tax": 26.25,
+                "shipping_costs": 0,
+                "shipping_costs_without_tax": 0,
+                "currency": "EUR",
+                "is_confirmed": True,
+                "created_at": TS,
+                "updated_at": TS,
+            }
+            out.write(_line({"type": "RECORD", "stream": stream, "record": row}))
+            if n % state_every == 0 or n == orders:
+                bookmarks = {"public-order_lines": {"replication_key_value": orders * lines}, stream: {"n": n}}
+                out.write(_line({"type": "STATE", "value": {"bookmarks": bookmarks}}))
+    return Input(path, orders * (lines + 1), {"orders": orders})
 
 
 # --- the sandbox, in its own process ------------------------------------------------------
@@ -419,6 +494,7 @@ class Scenario:
     sandbox_quota: int  # 0 = unlimited
     config: dict[str, t.Any]
     serial: bool = True
+    store: bool = False  # a fresh store_path of its own for each run
 
 
 def scenarios(quick: bool) -> list[Scenario]:
@@ -467,6 +543,20 @@ def scenarios(quick: bool) -> list[Scenario]:
             0,
             0,
             unlimited,
+        ),
+        *(
+            Scenario(
+                f"children-{orders // 1000}k",
+                f"{orders:,} orders with {3 * orders:,} lines in their own stream (child_streams), "
+                "50 ms latency, sandbox quota 600/min",
+                functools.partial(orders_with_lines_input, orders=orders),
+                50,
+                600,
+                {**at_quota, "child_streams": CHILD_STREAMS},
+                serial=False,
+                store=True,
+            )
+            for orders in ((2_000, 20_000) if quick else (10_000, 100_000))
         ),
     ]
 
@@ -549,6 +639,9 @@ def main(argv: list[str] | None = None) -> int:
                 if label and (args.no_serial or not scenario.serial):
                     continue
                 name = f"{scenario.name}{'/' + label if label else ''}"
+                config: dict[str, t.Any] = {**scenario.config, **extra}
+                if scenario.store:
+                    config["store_path"] = str(work / f"{scenario.name}-{label or 'main'}-store")
                 runs.append(
                     run_target(
                         name,
@@ -556,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
                         data,
                         latency_ms=scenario.latency_ms,
                         sandbox_quota=scenario.sandbox_quota,
-                        config={**scenario.config, **extra},
+                        config=config,
                     )
                 )
                 print(f"   {name}: done in {runs[-1].wall:.1f} s", flush=True)
@@ -582,6 +675,23 @@ def main(argv: list[str] | None = None) -> int:
                 f"{max(r1.parent_rss_mb, r2.parent_rss_mb):.1f} MB, below the figures above)"
             )
             print(f"== CPU: {r1.cpu_per_100k:.2f} s per 100k records ({n1}), {r2.cpu_per_100k:.2f} s ({n2})")
+        children = [(name, pair[0]) for name, pair in results.items() if name.startswith("children-")]
+        for name, r in children:
+            bound = r.requests / 10  # the quota's lower bound: 600 requests a minute
+            ratio = r.wall / bound if bound else float("nan")
+            print(
+                f"\n== {name}: wall {r.wall:.1f} s vs the quota's lower bound {bound:.1f} s ({r.requests} requests "
+                f"at 10/s): x{ratio:.3f} (goal <= 1.15: {'ok' if ratio <= 1.15 else 'ABOVE GOAL'}); "
+                f"CPU {r.cpu_per_100k:.2f} s per 100k records; peak RSS {r.rss_mb:.1f} MB"
+            )
+        if len(children) >= 2:
+            (n1, r1), (n2, r2) = children[0], children[-1]
+            growth = r2.rss_mb / r1.rss_mb if r1.rss_mb else float("nan")
+            print(
+                f"== child streams memory: peak RSS {r1.rss_mb:.1f} MB ({n1}) vs {r2.rss_mb:.1f} MB ({n2}): "
+                f"x{growth:.2f} for x{r2.records / r1.records:.0f} the input (goal within 10%: "
+                + ("ok)" if growth <= 1.10 else "GROWS WITH INPUT)")
+            )
     finally:
         if args.keep:
             print(f"\nkept {work}")
