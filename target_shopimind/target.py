@@ -398,10 +398,10 @@ class TargetShopiMind(Target):
         stream = str(message_dict.get("stream", ""))
         child = self._active_sink(stream, alias)
         if isinstance(child, ChildSink):
-            record = message_dict.get("record") or {}
+            raw = message_dict.get("record") or {}
+            record = refused.transformed(self.mapper.stream_maps.get(stream, ()), alias, raw) or raw
             child.tally.received += 1
-            key = child.mapper.key_of(record)[0] or "?"
-            child.reject(key, errors, record)
+            child.reject(child.mapper.key_of(record)[0] or "?", errors, record)
             return
         sink = self._sink_of(stream, alias)
         if sink is None or sink.mapper is None:

@@ -158,9 +158,7 @@ def _env(pg: PgCluster, sandbox: Sandbox, store: Path) -> dict[str, str]:
     }
 
 
-def _run(  # noqa: PLR0913
-    meltano: Meltano, pg: PgCluster, sandbox: Sandbox, store: Path, tap: str = "tap-postgres", *extra: str
-) -> Run:
+def _run(meltano: Meltano, pg: PgCluster, sandbox: Sandbox, store: Path, tap: str = "tap-postgres", *extra: str) -> Run:
     before = len(sandbox.requests)
     args = ["--log-format=json", "run", f"--state-id-suffix={SUFFIX}", *extra, tap, "target-shopimind"]
     done = meltano(*args, check=False, extra_env=_env(pg, sandbox, store))
@@ -173,7 +171,7 @@ def lines_of(sandbox: Sandbox) -> dict[str, list[tuple[int, int]]]:
 
 
 @pytest.fixture(scope="module")
-def runs(meltano: Meltano, pg: PgCluster, kids_db: str, sandbox: Sandbox, store: Path) -> dict[str, t.Any]:  # noqa: ARG001
+def runs(meltano: Meltano, pg: PgCluster, kids_db: str, sandbox: Sandbox, store: Path) -> dict[str, t.Any]:
     out: dict[str, t.Any] = {}
     out["first"] = _run(meltano, pg, sandbox, store)
     out["first_lines"] = lines_of(sandbox)
