@@ -327,7 +327,7 @@ def coerce_fields(
         if field.name not in source:
             continue
         value = source[field.name]
-        if value is not None and field.kind in _BLANKABLE and _blank(field, value):
+        if isinstance(value, str) and field.kind in _BLANKABLE and _blank(field, value):
             value = None
             if blanked is not None:
                 blanked.append(prefix + field.name)
@@ -409,6 +409,7 @@ class ItemMapper:
         self.defaults = {f.name: f.default for f in resource.fields if f.default is not None}
         self.is_order = resource.name == "orders"
         self.blanked: list[str] = []  # fields blanked by the last `map` for the first time
+        self._blanked: list[str] = []  # reused by every `map`
         self._blank_seen: set[str] = set()
 
     def note_blank(self, name: str) -> bool:
@@ -430,9 +431,13 @@ class ItemMapper:
         if self.is_order and source.get("customer") is None:
             source = {**source, "customer": self._order_customer(source)}
             consumed = _CONSUMED_BY_ORDER_CUSTOMER
-        blanked: list[str] = []
+        blanked = self._blanked
         item = coerce_fields(self.fields, source, coerce=self.coerce, blanked=blanked)
-        self.blanked = [name for name in blanked if self.note_blank(name)] if blanked else blanked
+        if blanked:
+            self.blanked = [name for name in blanked if self.note_blank(name)]
+            blanked.clear()
+        elif self.blanked:
+            self.blanked = []
         for name, value in self.injected.items():
             if item.get(name) is None:
                 item[name] = value

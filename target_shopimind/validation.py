@@ -133,11 +133,13 @@ def check_fields(
         name = prefix + field.name
         value = item.get(field.name)
         if value is None:
-            problem = _absence_error(field, field.name in item, require_sdk=require_sdk)
-            if problem:
-                errors.append(f"{name}: {problem}")
-            if missing is not None and field.sdk_required and not field.required and field.name not in item:
-                missing.append(name)
+            if field.required or field.sdk_required or field.name in item:  # else: optional and absent, fine
+                present = field.name in item
+                problem = _absence_error(field, present, require_sdk=require_sdk)
+                if problem:
+                    errors.append(f"{name}: {problem}")
+                if missing is not None and field.sdk_required and not field.required and not present:
+                    missing.append(name)
             continue
         problem = _type_error(field, value) or _rule_error(field, value)
         if problem:
