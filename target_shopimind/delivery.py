@@ -22,6 +22,8 @@ from target_shopimind.client import error_message, match_rejections, rejected_en
 from target_shopimind.errors import TargetError
 
 if t.TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from target_shopimind.client import ApiClient
     from target_shopimind.report import Report
     from target_shopimind.resources import Resource
@@ -51,19 +53,40 @@ def body_of(items: list[bytes]) -> bytes:
     return b"[" + b",".join(items) + b"]"
 
 
+class Settled(t.Protocol):
+    """Told what became of each item of a batch (the sync store listens here)."""
+
+    def accepted(self, batch: Batch, positions: Sequence[int]) -> None:
+        """A 200 answer that does not list the items at `positions`: they are accepted."""
+
+    def rejected(self, batch: Batch, position: int, errors: list[str]) -> None:
+        """ShopiMind refused the item at `position`."""
+
+    def deleted(self, batch: Batch) -> None:
+        """A bulk delete succeeded."""
+
+    def settled(self, batch: Batch) -> None:
+        """The batch is done (every item accepted or rejected, or the run failed)."""
+
+
 class Sender:
     """Sends one batch and settles every item in it: accepted or rejected-and-reported."""
 
-    def __init__(self, client: ApiClient | None, report: Report) -> None:
+    def __init__(self, client: ApiClient | None, report: Report, settled: Settled | None = None) -> None:
         self.client = client  # None: dry run
         self.report = report
+        self.hooks = settled
 
     def __call__(self, batch: Batch) -> None:
         """Send `batch`; raises `TargetError` when it cannot be settled."""
-        if batch.delete:
-            self._delete(batch)
-        else:
-            self._upsert(batch, list(range(len(batch.items))))
+        try:
+            if batch.delete:
+                self._delete(batch)
+            else:
+                self._upsert(batch, list(range(len(batch.items))))
+        finally:
+            if self.hooks is not None:
+                self.hooks.settled(batch)
 
     def _post(self, batch: Batch, body: bytes) -> tuple[int, t.Any]:
         if self.client is None:
@@ -78,6 +101,8 @@ class Sender:
         if status != 200:
             self._fatal(batch, status, answer)
         self.report.accepted(batch.resource.name, deleted=len(ids))
+        if self.hooks is not None:
+            self.hooks.deleted(batch)
 
     def _upsert(self, batch: Batch, positions: list[int]) -> None:
         status, answer = self._post(batch, body_of([batch.items[i] for i in positions]))
@@ -94,6 +119,8 @@ class Sender:
             rest = [p for i, p in enumerate(positions) if i not in matched]
             if status == 200:
                 self.report.accepted(batch.resource.name, sent=max(0, len(rest) - len(unmatched)))
+                if self.hooks is not None and not unmatched:  # unsure which were refused: none is recorded
+                    self.hooks.accepted(batch, rest)
             elif rest and len(rest) < len(positions):
                 self._upsert(batch, rest)  # a refused batch accepted nothing: resend the others
             elif rest:
@@ -114,6 +141,8 @@ class Sender:
         self._upsert(batch, positions[middle:])
 
     def _reject(self, batch: Batch, position: int, errors: list[str]) -> None:
+        if self.hooks is not None:
+            self.hooks.rejected(batch, position, errors)
         self.report.reject(
             stream=batch.stream,
             resource=batch.resource.name,

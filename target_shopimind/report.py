@@ -76,6 +76,9 @@ class Tally:
     skipped: int = 0
     merged: int = 0
     waiting_for_parent: int = 0  # child rows whose parent the store has not held yet
+    unchanged: int = 0  # skipped by change detection: ShopiMind already has these bytes
+    replayed: int = 0  # kept rejections of earlier runs that went through again
+    still_rejected: int = 0  # replayed and refused again
     requests: int = 0
     retries: int = 0
     throttled: int = 0
@@ -186,6 +189,11 @@ class Report:
             tally.sent += sent
             tally.deleted += deleted
 
+    def still_rejected(self, resource: str) -> None:
+        """A replayed record was refused again (either thread)."""
+        with self._lock:
+            self.tallies[resource].still_rejected += 1
+
     def on_attempt(self, resource: str, status: int | None, *, retry: bool) -> None:
         """One HTTP attempt (the client calls this)."""
         now = time.monotonic()
@@ -200,8 +208,15 @@ class Report:
     def state_value(self) -> dict[str, t.Any]:
         """The `target_shopimind` key of every emitted STATE."""
         with self._lock:
-            counts = {name: x.rejected for name, x in sorted(self.tallies.items()) if x.rejected}
-            return {"rejected_count": counts, "rejected": list(self.recent)}
+            tallies = sorted(self.tallies.items())
+            counts = {name: x.rejected for name, x in tallies if x.rejected}
+            value: dict[str, t.Any] = {"rejected_count": counts, "rejected": list(self.recent)}
+            value["unchanged_count"] = {name: x.unchanged for name, x in tallies if x.unchanged}
+            replayed = {name: x.replayed for name, x in tallies if x.replayed}
+            if replayed:
+                value["replayed_count"] = replayed
+                value["still_rejected_count"] = {name: x.still_rejected for name, x in tallies if x.replayed}
+            return value
 
     def summary_lines(self) -> list[str]:
         """One line per resource, then the totals."""
@@ -214,8 +229,10 @@ class Report:
             elapsed = (x.last_request - x.first_request) if x.first_request is not None and x.last_request else 0.0
             lines.append(
                 f"{name}: received {x.received}, {verb} {x.sent}, rejected {x.rejected} "
-                f"(validation {x.rejected_validation}, api {x.rejected_api}), deleted {x.deleted}, "
+                f"(validation {x.rejected_validation}, api {x.rejected_api}), unchanged {x.unchanged}, "
+                f"deleted {x.deleted}, "
                 f"deletes ignored {x.deletes_ignored}, skipped {x.skipped}, merged {x.merged}, "
+                f"replayed {x.replayed}, still rejected {x.still_rejected}, "
                 f"requests {x.requests}, retries {x.retries}, 429 {x.throttled}, "
                 f"elapsed {elapsed:.1f} s, {pace(x.requests, elapsed, self.request_cap)}"
                 + (f", waiting for parent {x.waiting_for_parent}" if x.waiting_for_parent else "")
@@ -227,6 +244,7 @@ class Report:
         wall = time.monotonic() - self.started
         lines.append(
             f"total: received {total.received}, {verb} {total.sent}, rejected {total.rejected}, "
+            f"unchanged {total.unchanged}, replayed {total.replayed}, still rejected {total.still_rejected}, "
             f"deleted {total.deleted}, skipped {total.skipped}, requests {total.requests}, "
             f"retries {total.retries}, 429 {total.throttled}, wall {wall:.1f} s"
         )

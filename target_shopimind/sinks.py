@@ -19,6 +19,7 @@ from target_shopimind.reader import PositionedReader
 from target_shopimind.resources import DELETE_BATCH, MAX_BODY_BYTES
 
 if t.TYPE_CHECKING:
+    from target_shopimind.replay import Kept
     from target_shopimind.target import TargetShopiMind
 
 # The stream `meltano config test` sends a loader.
@@ -132,7 +133,12 @@ class ShopiMindSink(Sink):
         self._blank_dates = self._blankable_dates()
         self._warned_fields = False
         self._warned_sdk = False  # the stream's one warning about SDK-typed fields its items lack
+        self.sync = target.sync
+        self._candidates: list[tuple[str, bytes, str, Kept | None]] = []  # waiting for the store lookup
+        self._assembled = False
         self._items: list[bytes] = []
+        self._kept: list[Kept | None] = []  # each item's record as the tap sent it (for replay)
+        self._replayed: list[bool] = []
         self._keys: list[str] = []
         self._positions: dict[str, int] = {}  # upsert key → index in the buffer
         self._entities: set[str] = set()
@@ -161,7 +167,7 @@ class ShopiMindSink(Sink):
     @property
     def current_size(self) -> int:
         """Items and ids waiting in this sink."""
-        return len(self._items) + sum(len(ids) for ids, _ in self._deletes.values())
+        return len(self._candidates) + len(self._items) + sum(len(ids) for ids, _ in self._deletes.values())
 
     def get_validator(self) -> BaseJSONSchemaValidator | None:
         """Schema check that rejects one record instead of failing the run."""
@@ -231,7 +237,10 @@ class ShopiMindSink(Sink):
         if self.resource is None or self.mapper is None:
             self.tally.skipped += 1
             return
-        self.tally.received += 1
+        if self.sync.replaying:
+            self.tally.replayed += 1  # a kept rejection of an earlier run, not a record of this input
+        else:
+            self.tally.received += 1
         item, dropped = self.mapper.map(record, want_dropped=not self._warned_fields)  # warned once per stream
         if self.mapper.blanked:
             self._warn_blanked(self.mapper.blanked, noted=True)
@@ -283,27 +292,81 @@ class ShopiMindSink(Sink):
         if errors:
             self.reject(key, errors, item)
             return
-        entity = self.mapper.key_of(item, self.resource.conflict_fields)
+        if assembled:
+            self._assembled = True  # from now on (the end of input) full batches wait for their references
+        self._upsert(key, data, self.mapper.key_of(item, self.resource.conflict_fields))
+
+    def _upsert(self, key: str, data: bytes, entity: str) -> None:
+        """A valid item: batched now, or after the store says whether it changed."""
+        assert self.resource is not None
+        kept = self.sync.current
         if any(entity in entities for _, entities in self._deletes.values()):
-            self._flush_deletes()  # the delete came first: let it go first
+            self._check_candidates()
+            self._flush_deletes()  # the delete came first: let it go first, then this item whatever the store says
+            self._buffer(key, data, entity, kept)
+            return
+        detector = self.sync.detector
+        if self.sync.replaying:  # settled one by one: an unchanged replay leaves the store at once
+            if detector.to_send(self.resource.name, [(key, data)])[0]:
+                self._buffer(key, data, entity, kept)
+            else:
+                self.tally.unchanged += 1
+            return
+        if not detector.reads:
+            self._buffer(key, data, entity, kept)
+            return
+        self._candidates.append((key, data, entity, kept))
+        if len(self._candidates) >= self.max_size:  # one store lookup per batch's worth
+            self._check_candidates()
+
+    def _check_candidates(self) -> None:
+        """One store lookup for the waiting items; the changed ones are batched."""
+        if not self._candidates:
+            return
+        assert self.resource is not None
+        latest: dict[str, tuple[str, bytes, str, Kept | None]] = {}
+        for candidate in self._candidates:
+            if candidate[0] in latest:
+                del latest[candidate[0]]  # a newer version replaces it, and keeps its own place
+                self.tally.merged += 1
+            latest[candidate[0]] = candidate
+        self._candidates = []
+        chunk = list(latest.values())
+        send = self.sync.detector.to_send(self.resource.name, [(key, data) for key, data, _, _ in chunk])
+        for (key, data, entity, kept), go in zip(chunk, send, strict=True):
+            if go:
+                self._buffer(key, data, entity, kept)
+            else:
+                self.tally.unchanged += 1
+
+    def _buffer(self, key: str, data: bytes, entity: str, kept: Kept | None) -> None:
+        """Add one item to the next batch."""
+        if self.sync.replaying:
+            self.sync.keeper.replay_pending = True  # its answer settles the kept record
+        replayed = self.sync.replaying
         if key in self._positions:
             index = self._positions[key]  # a newer version of a buffered item replaces it
             self._bytes += len(data) - len(self._items[index])
             self._items[index] = data
+            self._kept[index] = kept
+            self._replayed[index] = replayed
             self.tally.merged += 1
             return
         if self._bytes + len(data) > _BODY_ROOM:
             self._flush_items()
         self._positions[key] = len(self._items)
         self._items.append(data)
+        self._kept.append(kept)
+        self._replayed.append(replayed)
         self._keys.append(key)
         self._entities.add(entity)
         self._bytes += len(data) + 1
         if len(self._items) >= self.max_size:
-            self._flush_items(after_references=assembled)
+            self._flush_items(after_references=self._assembled)
 
     def process_batch(self, context: dict) -> None:  # noqa: ARG002
         """A checkpoint or the end of input: hand over what is buffered."""
+        self._check_candidates()
         self._flush_items(after_references=True)
         self._flush_deletes(after_references=True)
 
@@ -335,6 +398,9 @@ class ShopiMindSink(Sink):
     def reject(self, key: str, errors: list[str], item: t.Any, *, where: str | None = None) -> None:
         """Report a record refused before sending (`where`: its place in the input, by default the current one)."""
         assert self.resource is not None
+        self.sync.keep_rejected(resource=self.resource.name, item_key=key, stage="validation", errors=errors)
+        if self.sync.replaying:
+            self.shop.report.still_rejected(self.resource.name)
         if where is None:
             reader = self.shop.message_reader
             stream = self.shop.reading_stream or self.stream_name  # the input's name, before stream maps
@@ -368,6 +434,7 @@ class ShopiMindSink(Sink):
             self.reject(key, [f"{name}: is required to delete" for name in missing], item)
             return
         entity = self.mapper.key_of(item, resource.conflict_fields)
+        self._check_candidates()
         if entity in self._entities:
             self._flush_items()  # the upsert came first: let it go first
         path = resource.delete_path.format(**{p: item[p] for p in resource.delete_parents})
@@ -392,8 +459,10 @@ class ShopiMindSink(Sink):
             conflicts=self._entities,
             after_references=after_references,
         )
+        self.sync.hold(batch, self._kept, self._replayed)
         self.shop.delivery.submit(batch)  # before clearing: an interrupted hand-over resends, never loses
         self._items, self._keys, self._positions, self._entities, self._bytes = [], [], {}, set(), 0
+        self._kept, self._replayed = [], []
 
     def _flush_deletes(self, *, after_references: bool = False) -> None:
         for path in list(self._deletes):
@@ -412,5 +481,6 @@ class ShopiMindSink(Sink):
             delete=True,
             after_references=after_references,
         )
+        self.sync.hold(batch, [None] * len(ids), [False] * len(ids))
         self.shop.delivery.submit(batch)
         del self._deletes[path]

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-import pathlib
-import sqlite3
 import sys
+import time
 import typing as t
 
 from singer_sdk import Target
@@ -14,7 +13,7 @@ from singer_sdk.exceptions import ConfigValidationError, MissingKeyPropertiesErr
 
 from target_shopimind import refused, routing
 from target_shopimind.child_sink import ChildSink
-from target_shopimind.children import ChildStore, ChildStreams, PlainDatabase, parse_child_streams
+from target_shopimind.children import ChildStore, ChildStreams, parse_child_streams
 from target_shopimind.client import ApiClient, check_base_url
 from target_shopimind.custom_api import CustomDataApi
 from target_shopimind.custom_data import CustomDefinitions, parse_specs
@@ -24,9 +23,12 @@ from target_shopimind.errors import KeyPropertyMissing, RecordRejected, TargetEr
 from target_shopimind.mapping import Injected, source_zone
 from target_shopimind.progress import Progress, TimedLimiter
 from target_shopimind.reader import PositionedReader
+from target_shopimind.replay import Kept
 from target_shopimind.report import Report
 from target_shopimind.resources import RESOURCES, dependency_rank
 from target_shopimind.sinks import ShopiMindSink
+from target_shopimind.store import DEFAULT_FOLDER
+from target_shopimind.sync import Sync
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -192,6 +194,45 @@ class TargetShopiMind(Target):
             default=30,
             description="One progress line this often while a run goes on; 0 turns it off.",
         ),
+        th.Property(
+            "store_path",
+            th.StringType,
+            default=DEFAULT_FOLDER,
+            description=(
+                "Folder of the sync store (SQLite), relative to the working directory; one file per "
+                "base_url + API-key fingerprint."
+            ),
+        ),
+        th.Property(
+            "change_detection",
+            th.BooleanType,
+            default=True,
+            description="Skip an item whose bytes equal what ShopiMind last accepted for its key.",
+        ),
+        th.Property(
+            "resend_after_days",
+            th.NumberType,
+            default=7,
+            description="Send an unchanged item again once its last acceptance is older than this; 0 sends every item.",
+        ),
+        th.Property(
+            "full_resync",
+            th.BooleanType,
+            default=False,
+            description="Send every item this run whatever the store says (the store is still updated).",
+        ),
+        th.Property(
+            "replay_rejected",
+            th.BooleanType,
+            default=True,
+            description="Replay the rejected records kept in the sync store when their stream comes again.",
+        ),
+        th.Property(
+            "store_lock_timeout_seconds",
+            th.NumberType,
+            default=60,
+            description="How long a run waits for another process using the same sync store before it stops.",
+        ),
     ).to_dict()
 
     @classmethod
@@ -200,6 +241,9 @@ class TargetShopiMind(Target):
         super().append_builtin_config(config_jsonschema)
         for name in IGNORED_SDK_SETTINGS:
             config_jsonschema["properties"].pop(name, None)
+
+    # What change detection takes as the time (seconds since the epoch).
+    clock: t.ClassVar[t.Callable[[], float]] = staticmethod(time.time)
 
     def __init__(
         self,
@@ -243,7 +287,10 @@ class TargetShopiMind(Target):
             )
         self.custom_api = CustomDataApi(self.client) if self.client is not None else None
         self.custom = CustomDefinitions(parse_specs(cfg.get("custom_data"))[0], self.custom_api, self.report)
-        self.delivery = Delivery(Sender(self.client, self.report), workers=int(cfg.get("max_concurrent_requests", 4)))
+        self._sender = Sender(self.client, self.report)
+        self.delivery = Delivery(self._sender, workers=int(cfg.get("max_concurrent_requests", 4)))
+        self._sync: Sync | None = None
+        self._warned_store_id = False
         self.progress = Progress(
             self.report,
             limiter.starts if self.client is not None else None,
@@ -288,6 +335,8 @@ class TargetShopiMind(Target):
             errors.append(str(exc))
         if float(cfg.get("progress_interval_seconds", 30)) < 0:
             errors.append("progress_interval_seconds must be 0 (off) or more")
+        if float(cfg.get("resend_after_days", 7)) < 0:
+            errors.append("resend_after_days must be 0 or more")
         if errors:
             raise ConfigValidationError("Config validation failed", errors=errors)
 
@@ -296,12 +345,18 @@ class TargetShopiMind(Target):
         specs, _ = parse_child_streams(self.config.get("child_streams"))
         if not specs:
             return None
-        folder = pathlib.Path(self.config.get("store_path") or ".target-shopimind")
-        folder.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(folder / "children.sqlite3", isolation_level=None)
-        conn.execute("PRAGMA journal_mode = WAL")
-        store = ChildStore(PlainDatabase(conn, read_only=bool(self.config.get("dry_run"))))
-        return ChildStreams(specs, store, store_path=str(folder), resource_of=lambda s: self.route(s).resource)
+        folder = str(self.config.get("store_path") or DEFAULT_FOLDER)
+        store = ChildStore(self.sync.store)  # the child tables live in the sync store's file
+        return ChildStreams(specs, store, store_path=folder, resource_of=lambda s: self.route(s).resource)
+
+    @property
+    def sync(self) -> Sync:
+        """The sync store of this run, opened on first use (a bad store stops the run here)."""
+        if self._sync is None:
+            self._sync = Sync.open(self.config, clock=type(self).clock)
+            self._sync.on_still_rejected = self.report.still_rejected
+            self._sender.hooks = self._sync
+        return self._sync
 
     def replaced_sinks(self, stream: str) -> list[Sink]:
         """Sinks of `stream` that a new SCHEMA retired and the SDK has not drained yet."""
@@ -346,6 +401,15 @@ class TargetShopiMind(Target):
         self._records_seen = True
         stream = str(message_dict.get("stream", ""))
         self.reading_stream = stream
+        sync = self.sync
+        if not sync.replaying:
+            sync.current = None
+            if sync.keeper.enabled:
+                maps = self.mapper.stream_maps.get(stream)
+                key_properties = tuple(maps[0].raw_key_properties or ()) if maps else ()
+                # As the tap sent it: the SDK's stream maps work on a copy of this dict.
+                sync.current = Kept(stream, key_properties, message_dict.get("record") or {})
+                sync.keeper.arrived(sync.current)
         try:
             super()._process_record_message(message_dict)
         except RecordRejected as exc:
@@ -415,7 +479,10 @@ class TargetShopiMind(Target):
             source = self._key_fields.of(broken, raw, wanted)
         else:
             source = refused.transformed(self.mapper.stream_maps.get(stream, ()), alias, raw) or raw
-        sink.tally.received += 1
+        if self.sync.replaying:
+            sink.tally.replayed += 1
+        else:
+            sink.tally.received += 1
         try:
             item = sink.mapper.map(source, want_dropped=False)[0]
         except Exception:  # noqa: BLE001 - the item is only shown in the report
@@ -433,32 +500,62 @@ class TargetShopiMind(Target):
         for sink in ordered:
             self.drain_one(sink)
 
-    def _process_state_message(self, message_dict: dict) -> None:
-        """The lost-store guard looks at every STATE before the SDK keeps it."""
-        if self.children is not None:
-            value = message_dict.get("value")
-            problem = self.children.check_state(value, before_records=not self._records_seen)
-            if problem:
-                raise TargetError(problem)
-            self.children.state_came()
-        super()._process_state_message(message_dict)
-
     def _write_state_message(self, state: dict) -> None:
         """STATE only once everything before it is accepted or reported (assembled parents too)."""
         if self.children is not None and self.children.waiting():
             return  # parents wait for the end of input: this STATE is held back
         self.delivery.wait_idle()
+        if self.sync.keeper.writes:
+            self.sync.keeper.flush()  # rejections kept before the STATE that moves past them
         value = {k: v for k, v in state.items() if k != "target_shopimind"} if isinstance(state, dict) else {}
-        value["target_shopimind"] = self.report.state_value()
+        value["target_shopimind"] = {**self.report.state_value(), "store_id": self.sync.store_id}
         super()._write_state_message(value)
         self._state_written = True
 
+    def _process_state_message(self, message_dict: dict) -> None:
+        """Every STATE from the tap: the lost-store guard of child streams, else a warning for a foreign store_id."""
+        value = message_dict.get("value")
+        if self.children is not None:
+            store_id = self.sync.store_id
+            problem = self.children.check_state(value, before_records=not self._records_seen, store_id=store_id)
+            if problem:
+                raise TargetError(problem)
+            self.children.state_came()
+        own = value.get("target_shopimind") if isinstance(value, dict) else None
+        theirs = own.get("store_id") if isinstance(own, dict) else None
+        if theirs and theirs != self.sync.store_id and not self._warned_store_id:
+            self._warned_store_id = True
+            self.logger.warning(
+                "The tap's STATE comes from sync store %s, but this run uses store %s (%s): the store was lost, "
+                "moved or belongs to another pipeline, so items ShopiMind already has may be sent again; point "
+                "store_path at the original store to avoid that",
+                theirs,
+                self.sync.store_id,
+                self.sync.store.path or "in memory",
+            )
+        super()._process_state_message(message_dict)
+
+    def _replay_kept(self) -> None:
+        """Kept rejections of the streams of this run go through maps, mapping and validation again."""
+        sync = self.sync
+        if not sync.keeper.enabled:
+            return
+        for row_id, kept in sync.keeper.to_replay(set(self.mapper.stream_maps)):
+            sync.keeper.begin(row_id)
+            sync.current = kept
+            try:
+                self._process_record_message({"type": "RECORD", "stream": kept.stream, "record": kept.record})
+            finally:
+                sync.keeper.end()
+                sync.current = None
+
     def process_endofpipe(self) -> None:
-        """Flush, emit the final STATE, summarize.
+        """Replay kept rejections, send assembled parents, flush, emit the final STATE, summarize.
 
         A run in which the tap sent no STATE prints none: Meltano would store any line it
         prints in place of the tap's bookmarks. The report then goes to the log only.
         """
+        self._replay_kept()
         if self.children is not None:
             self._send_assembled(self.children)
         super().process_endofpipe()
@@ -489,6 +586,11 @@ class TargetShopiMind(Target):
         self.delivery.close(wait=wait)
         if self.client is not None:
             self.client.close()
+        if self._sync is not None:
+            if wait:
+                self._sync.close()
+            else:  # workers may still settle a batch: only release the file
+                self._sync.store.close()
         self.report.close()
 
     def check_connection(self) -> None:
@@ -533,6 +635,7 @@ class TargetShopiMind(Target):
     def listen(self, file_input: t.IO[str] | None = None) -> None:  # type: ignore[misc]
         """Read the input; remembered so a failure can still print the summary."""
         _RUNNING.append(self)
+        self.sync  # noqa: B018 - open the store before the first message: a bad one stops the run at start
         self.progress.start()
         super().listen(file_input)
 

@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import typing as t
 
 from target_shopimind.sandbox import DEFAULT_API_KEY, Sandbox
@@ -176,5 +177,14 @@ def customers_stream(ids: Iterable[int], stream: str = "public-customers", **ove
     return [schema(stream, CUSTOMER_PROPS, ["id"]), *(record(stream, customer(n, **overrides)) for n in ids)]
 
 
+_STORES = tempfile.TemporaryDirectory(prefix="target-shopimind-stores-")
+
+
+def fresh_store_path() -> str:
+    """A new, empty sync store folder (removed when the test session ends)."""
+    return tempfile.mkdtemp(dir=_STORES.name)
+
+
 def target_config(server: Sandbox, **extra: t.Any) -> dict[str, t.Any]:
-    return {"api_key": API_KEY, "base_url": server.url, **extra}
+    """Config for `server`; each call gets its own empty sync store unless `store_path` is given."""
+    return {"api_key": API_KEY, "base_url": server.url, "store_path": fresh_store_path(), **extra}

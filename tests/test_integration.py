@@ -448,7 +448,9 @@ def test_report_replaces_the_copy_that_came_back_through_the_tap(tmp_path: pathl
         [*customers_stream([1]), state({"bookmarks": {"x": 1}, "target_shopimind": stale})],
     )
     assert run.returncode == 0, run.stderr
-    assert run.last_state == {"bookmarks": {"x": 1}, "target_shopimind": {"rejected_count": {}, "rejected": []}}
+    assert run.last_state["bookmarks"] == {"x": 1}
+    report = run.last_state["target_shopimind"]
+    assert (report["rejected_count"], report["rejected"]) == ({}, [])
 
 
 def test_a_new_schema_does_not_let_newer_versions_overtake(tmp_path: pathlib.Path, sandbox: Sandbox) -> None:

@@ -1,0 +1,149 @@
+"""The sync store's part in a run: settings, change detection, kept rejections, delivery hooks.
+
+Sinks ask `detector` which items to send and report rejections to `keep_rejected`;
+the delivery side settles each batch through the hooks below, which write everything
+one answered batch taught in one transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+import typing as t
+
+from target_shopimind.changes import ChangeDetector
+from target_shopimind.replay import Kept, RejectionKeeper
+from target_shopimind.store import DEFAULT_FOLDER, SyncStore, item_hash, store_file
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from target_shopimind.delivery import Batch
+
+DEFAULT_BASE_URL = "https://core.shopimind.com"
+
+
+@dataclasses.dataclass
+class _Settling:
+    """What one batch's answers taught, written when the batch is settled."""
+
+    kept: list[Kept | None]
+    replayed: list[bool]
+    accepted: list[int] = dataclasses.field(default_factory=list)
+    rejected: list[tuple[int, list[str]]] = dataclasses.field(default_factory=list)
+
+
+class Sync:
+    """Change detection and kept rejections over one open `SyncStore`."""
+
+    def __init__(self, store: SyncStore, detector: ChangeDetector, keeper: RejectionKeeper) -> None:
+        self.store = store
+        self.detector = detector
+        self.keeper = keeper
+        self.current: Kept | None = None  # the record being processed, as the tap sent it
+        self._lock = threading.Lock()
+        self._batches: dict[int, _Settling] = {}
+        self.on_still_rejected: Callable[[str], None] | None = None  # resource → tally
+        self._closed = False
+
+    @classmethod
+    def open(cls, config: Mapping[str, t.Any], *, clock: Callable[[], float] = time.time) -> Sync:
+        """The store of `config`'s base_url + api_key, read-only under `dry_run`."""
+        path = store_file(
+            config.get("store_path") or DEFAULT_FOLDER,
+            config.get("base_url") or DEFAULT_BASE_URL,
+            config.get("api_key") or "",
+        )
+        store = SyncStore.open(
+            path,
+            read_only=bool(config.get("dry_run")),
+            lock_timeout=float(config.get("store_lock_timeout_seconds", 60)),
+            clock=clock,
+        )
+        detector = ChangeDetector(
+            store,
+            enabled=bool(config.get("change_detection", True)),
+            full_resync=bool(config.get("full_resync", False)),
+            resend_after_days=float(config.get("resend_after_days", 7)),
+        )
+        keeper = RejectionKeeper(store, enabled=bool(config.get("replay_rejected", True)))
+        return cls(store, detector, keeper)
+
+    @property
+    def store_id(self) -> str:
+        """Goes into every STATE."""
+        return self.store.store_id
+
+    @property
+    def replaying(self) -> bool:
+        """A kept record is going through the sinks again."""
+        return self.keeper.replaying is not None
+
+    # --- the reading thread ------------------------------------------------------------
+
+    def keep_rejected(self, *, resource: str | None, item_key: str | None, stage: str, errors: list[str]) -> None:
+        """The current record was rejected before sending."""
+        if self.current is not None:
+            self.keeper.keep(self.current, resource=resource, item_key=item_key, stage=stage, errors=errors)
+
+    def hold(self, batch: Batch, kept: list[Kept | None], replayed: list[bool]) -> None:
+        """A batch is about to be submitted: remember its records until it is settled."""
+        if self.keeper.writes:
+            self.keeper.flush()  # arrivals first: an answer's rejection must not be superseded by them
+        self.detector.submitted(batch.resource.name, batch.keys)
+        with self._lock:
+            self._batches[batch.seq] = _Settling(kept, replayed)
+
+    # --- delivery hooks ----------------------------------------------------------------------
+
+    def accepted(self, batch: Batch, positions: Sequence[int]) -> None:
+        """ShopiMind answered 200 for these positions and listed none of them."""
+        with self._lock:
+            settling = self._batches.get(batch.seq)
+        if settling is not None:
+            settling.accepted.extend(positions)
+
+    def rejected(self, batch: Batch, position: int, errors: list[str]) -> None:
+        """ShopiMind refused the item at `position`."""
+        with self._lock:
+            settling = self._batches.get(batch.seq)
+        if settling is None:
+            return
+        settling.rejected.append((position, errors))
+        if settling.replayed[position] and self.on_still_rejected is not None:
+            self.on_still_rejected(batch.resource.name)
+
+    def deleted(self, batch: Batch) -> None:
+        """A bulk delete succeeded: forget the deleted entities."""
+        self.detector.deleted(batch.resource.name, batch.keys)
+
+    def settled(self, batch: Batch) -> None:
+        """Every item of `batch` is accepted or rejected: one transaction for what it taught."""
+        with self._lock:
+            settling = self._batches.pop(batch.seq, None)
+        self.detector.settled(batch.resource.name, batch.keys)
+        if settling is None or self.store.read_only:
+            return
+        resource = batch.resource.name
+        hashes = [(batch.keys[i], item_hash(batch.items[i])) for i in settling.accepted] if self.detector.writes else []
+        kept = [(i, e) for i, e in settling.rejected if settling.kept[i] is not None] if self.keeper.writes else []
+        leaving = [batch.keys[i] for i in settling.accepted if settling.replayed[i]]
+        if not hashes and not kept and not leaving:
+            return
+        with self.store.write() as db:
+            self.store.record_hashes(db, resource, hashes)
+            for position, errors in kept:
+                entry = settling.kept[position]
+                assert entry is not None
+                self.keeper.keep_in(db, entry, resource=resource, item_key=batch.keys[position], errors=errors)
+            self.keeper.accepted_in(db, resource, leaving)
+
+    def close(self) -> None:
+        """Write what is queued, close the file (once)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.keeper.writes:
+            self.keeper.flush()
+        self.store.close()
