@@ -87,13 +87,13 @@ def test_same_input_twice_sends_nothing_the_second_time(sandbox: Sandbox, tmp_pa
 def test_one_percent_changed_costs_one_percent_of_the_requests(sandbox: Sandbox, tmp_path: pathlib.Path) -> None:
     config = config_with_store(sandbox, tmp_path / "store")
     ids = range(1, 1001)
-    assert run_target(tmp_path, config, [*customers_stream(ids), state({})]).returncode == 0
+    assert run_target(tmp_path, config, [*customers_stream(ids), state({"b": 1})]).returncode == 0
     assert len(writes(sandbox)) == 20
     changed = set(range(5, 1001, 100))  # 10 rows
     messages = [
         customers_stream([])[0],
         *(record("public-customers", customer(n, first_name="Grace" if n in changed else "Ada")) for n in ids),
-        state({}),
+        state({"b": 1}),
     ]
     run = run_target(tmp_path, config, messages)
     assert run.returncode == 0, run.stderr
@@ -105,7 +105,7 @@ def test_one_percent_changed_costs_one_percent_of_the_requests(sandbox: Sandbox,
 
 def test_full_resync_sends_everything_and_keeps_the_store(sandbox: Sandbox, tmp_path: pathlib.Path) -> None:
     folder = tmp_path / "store"
-    messages = [*customers_stream(range(1, 101)), state({})]
+    messages = [*customers_stream(range(1, 101)), state({"b": 1})]
     assert run_target(tmp_path, config_with_store(sandbox, folder), messages).returncode == 0
     run = run_target(tmp_path, config_with_store(sandbox, folder, full_resync=True), messages)
     assert run.returncode == 0, run.stderr
@@ -144,7 +144,7 @@ def test_resend_after_days_with_a_later_clock(
 
 def test_resend_after_days_zero_sends_every_item(sandbox: Sandbox, tmp_path: pathlib.Path) -> None:
     config = config_with_store(sandbox, tmp_path / "store", resend_after_days=0)
-    messages = [*customers_stream(range(1, 51)), state({})]
+    messages = [*customers_stream(range(1, 51)), state({"b": 1})]
     for _ in range(2):
         assert run_target(tmp_path, config, messages).returncode == 0
     assert len(writes(sandbox)) == 2
@@ -152,7 +152,7 @@ def test_resend_after_days_zero_sends_every_item(sandbox: Sandbox, tmp_path: pat
 
 def test_change_detection_off_neither_reads_nor_writes(sandbox: Sandbox, tmp_path: pathlib.Path) -> None:
     folder = tmp_path / "store"
-    messages = [*customers_stream(range(1, 51)), state({})]
+    messages = [*customers_stream(range(1, 51)), state({"b": 1})]
     for _ in range(2):
         run = run_target(tmp_path, config_with_store(sandbox, folder, change_detection=False), messages)
         assert run.returncode == 0, run.stderr
@@ -163,13 +163,13 @@ def test_change_detection_off_neither_reads_nor_writes(sandbox: Sandbox, tmp_pat
 def test_a_later_version_in_the_same_run_is_sent_even_if_it_matches_the_store(tmp_path: pathlib.Path) -> None:
     with Sandbox(port=0, latency_ms=500) as sb:
         config = config_with_store(sb, tmp_path / "store")
-        assert run_target(tmp_path, config, [*customers_stream([1]), state({})]).returncode == 0
+        assert run_target(tmp_path, config, [*customers_stream([1]), state({"b": 1})]).returncode == 0
         messages = [
             customers_stream([])[0],
             record("public-customers", customer(1, first_name="Changed")),
             *(record("public-customers", customer(n)) for n in range(2, 51)),  # a full batch: v1 goes
             record("public-customers", customer(1)),  # back to what ShopiMind had, while v1 is in flight
-            state({}),
+            state({"b": 1}),
         ]
         run = run_target(tmp_path, config, messages)
         assert run.returncode == 0, run.stderr
@@ -184,7 +184,7 @@ def test_an_item_the_api_refuses_is_never_recorded_and_goes_again(sandbox: Sandb
     folder = tmp_path / "store"
     config = config_with_store(sandbox, folder, replay_rejected=False)
     sandbox.refuse("customers", "7", ["email: refused by the server"])
-    messages = [*customers_stream(range(1, 11)), state({})]
+    messages = [*customers_stream(range(1, 11)), state({"b": 1})]
     first = run_target(tmp_path, config, messages)
     assert first.returncode == 0, first.stderr
     assert [(r["key"], r["stage"]) for r in first.last_state["target_shopimind"]["rejected"]] == [("7", "api")]
@@ -198,12 +198,12 @@ def test_an_item_the_api_refuses_is_never_recorded_and_goes_again(sandbox: Sandb
 def test_a_successful_delete_forgets_the_key(sandbox: Sandbox, tmp_path: pathlib.Path) -> None:
     folder = tmp_path / "store"
     config = config_with_store(sandbox, folder, on_deleted_record="delete")
-    upserts = [*customers_stream([1, 2, 3]), state({})]
+    upserts = [*customers_stream([1, 2, 3]), state({"b": 1})]
     assert run_target(tmp_path, config, upserts).returncode == 0
     deleted = [
         customers_stream([])[0],
         record("public-customers", customer(2, _sdc_deleted_at="2026-05-08T00:00:00Z")),
-        state({}),
+        state({"b": 1}),
     ]
     assert run_target(tmp_path, config, deleted).returncode == 0
     assert accepted_keys(sandbox, folder) == {"1", "3"}
@@ -253,7 +253,7 @@ def test_a_file_that_is_not_a_store_stops_the_run_at_start(sandbox: Sandbox, tmp
     file = store_of(sandbox, folder)
     folder.mkdir()
     file.write_bytes(b"this is not a database" * 100)
-    run = run_target(tmp_path, config_with_store(sandbox, folder), [*customers_stream([1]), state({})])
+    run = run_target(tmp_path, config_with_store(sandbox, folder), [*customers_stream([1]), state({"b": 1})])
     assert run.returncode == 1
     last = run.stderr.strip().splitlines()[-1]
     assert str(file) in last
@@ -267,7 +267,7 @@ def test_another_sqlite_database_is_not_taken_for_a_store(sandbox: Sandbox, tmp_
     folder.mkdir()
     with sqlite3.connect(store_of(sandbox, folder)) as db:
         db.execute("CREATE TABLE accepted (x)")
-    run = run_target(tmp_path, config_with_store(sandbox, folder), [*customers_stream([1]), state({})])
+    run = run_target(tmp_path, config_with_store(sandbox, folder), [*customers_stream([1]), state({"b": 1})])
     assert run.returncode == 1
     assert str(store_of(sandbox, folder)) in run.stderr.strip().splitlines()[-1]
     assert writes(sandbox) == []
@@ -276,7 +276,7 @@ def test_another_sqlite_database_is_not_taken_for_a_store(sandbox: Sandbox, tmp_
 def test_an_older_store_is_rebuilt_and_a_newer_one_refused(sandbox: Sandbox, tmp_path: pathlib.Path) -> None:
     folder = tmp_path / "store"
     config = config_with_store(sandbox, folder)
-    messages = [*customers_stream(range(1, 11)), state({})]
+    messages = [*customers_stream(range(1, 11)), state({"b": 1})]
     assert run_target(tmp_path, config, messages).returncode == 0
     with sqlite3.connect(store_of(sandbox, folder)) as db:
         db.execute("UPDATE store_schema SET version = 0 WHERE component = 'sync'")
@@ -325,10 +325,10 @@ def test_two_processes_on_one_store(tmp_path: pathlib.Path) -> None:
 
 def test_dry_run_never_writes_the_store(sandbox: Sandbox, tmp_path: pathlib.Path) -> None:
     folder = tmp_path / "store"
-    messages = [*customers_stream(range(1, 101)), state({})]
+    messages = [*customers_stream(range(1, 101)), state({"b": 1})]
     assert run_target(tmp_path, config_with_store(sandbox, folder), messages).returncode == 0
     before = store_of(sandbox, folder).read_bytes()
-    changed = [*customers_stream(range(1, 121), first_name="Other"), state({})]
+    changed = [*customers_stream(range(1, 121), first_name="Other"), state({"b": 1})]
     dry = run_target(tmp_path, config_with_store(sandbox, folder, dry_run=True), changed)
     assert dry.returncode == 0, dry.stderr
     assert store_of(sandbox, folder).read_bytes() == before
@@ -340,7 +340,7 @@ def test_dry_run_never_writes_the_store(sandbox: Sandbox, tmp_path: pathlib.Path
 
 def test_dry_run_reports_what_would_be_unchanged(sandbox: Sandbox, tmp_path: pathlib.Path) -> None:
     folder = tmp_path / "store"
-    messages = [*customers_stream(range(1, 101)), state({})]
+    messages = [*customers_stream(range(1, 101)), state({"b": 1})]
     assert run_target(tmp_path, config_with_store(sandbox, folder), messages).returncode == 0
     dry = run_target(tmp_path, config_with_store(sandbox, folder, dry_run=True), messages)
     assert dry.returncode == 0, dry.stderr
@@ -349,7 +349,10 @@ def test_dry_run_reports_what_would_be_unchanged(sandbox: Sandbox, tmp_path: pat
 
 def test_the_store_never_holds_the_key(sandbox: Sandbox, tmp_path: pathlib.Path) -> None:
     folder = tmp_path / "store"
-    assert run_target(tmp_path, config_with_store(sandbox, folder), [*customers_stream([1]), state({})]).returncode == 0
+    assert (
+        run_target(tmp_path, config_with_store(sandbox, folder), [*customers_stream([1]), state({"b": 1})]).returncode
+        == 0
+    )
     for path in folder.iterdir():
         assert API_KEY not in path.name
         assert API_KEY.encode() not in path.read_bytes()
