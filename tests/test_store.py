@@ -295,7 +295,7 @@ def test_an_older_store_is_rebuilt_and_a_newer_one_refused(sandbox: Sandbox, tmp
 def test_two_processes_on_one_store(tmp_path: pathlib.Path) -> None:
     folder = tmp_path / "store"
     lines = singer_lines([*customers_stream(range(500)), state({"b": 1})]).encode()
-    with Sandbox(port=0, latency_ms=300) as sb:
+    with Sandbox(port=0, latency_ms=2000) as sb:  # the first run holds the store for 20 s at least
         first_config = write_config(tmp_path, config_with_store(sb, folder, max_concurrent_requests=1), "a.json")
         (tmp_path / "input.jsonl").write_bytes(lines)
         with (tmp_path / "input.jsonl").open("rb") as stdin:
@@ -306,6 +306,8 @@ def test_two_processes_on_one_store(tmp_path: pathlib.Path) -> None:
         while not writes(sb) and time.monotonic() < deadline:
             time.sleep(0.01)
         impatient = run_target(tmp_path, config_with_store(sb, folder, store_lock_timeout_seconds=0.2), lines)
+        assert first.poll() is None, "the first run ended before the second one tried the store"
+        sb.set_rates(latency_ms=0)  # the first run now finishes while the patient one waits for the lock
         patient = run_target(tmp_path, config_with_store(sb, folder, store_lock_timeout_seconds=60), lines)
         out, err = first.communicate(timeout=60)
         assert first.returncode == 0, err.decode()
