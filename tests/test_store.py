@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -234,6 +235,8 @@ def test_kill_9_mid_run_then_the_whole_input_again(tmp_path: pathlib.Path) -> No
             time.sleep(0.01)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.close()
         killed_after = len(writes(sb))
         assert 30 <= killed_after < 80
         rerun = run_target(tmp_path, config, messages)
