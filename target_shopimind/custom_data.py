@@ -10,6 +10,7 @@ of their own.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import logging
 import typing as t
 
@@ -209,8 +210,14 @@ def build_resource(
 class CustomItemMapper(ItemMapper):
     """Record → custom data record: the definition's fields only, coerced; the contact as a resolver."""
 
-    def __init__(self, resource: R.Resource, contact: Contact | None) -> None:
-        super().__init__(resource, (), Injected())
+    def __init__(
+        self,
+        resource: R.Resource,
+        contact: Contact | None,
+        *,
+        zone: datetime.tzinfo = datetime.timezone.utc,
+    ) -> None:
+        super().__init__(resource, (), Injected(), zone=zone)
         self.contact = contact if contact is not None and resource.field_map.get(contact.column) else None
         if self.contact is not None and resource.field_map[self.contact.column].kind != R.OBJECT:
             self.contact = None  # the definition has no contacts relation on that column
@@ -223,7 +230,7 @@ class CustomItemMapper(ItemMapper):
             value = record.get(contact.column)
             if value is not None and not (isinstance(value, dict) and "by" in value):
                 source = {**record, contact.column: {"by": contact.by, "value": value}}
-        item = coerce_fields(self.fields, source)
+        item = coerce_fields(self.fields, source, coerce=self.coerce)  # date-times in source_timezone
         if not want_dropped:
             return item, []
         return item, [k for k in record if k not in self.known and not k.startswith("_sdc_")]

@@ -30,14 +30,14 @@ class CustomDataSink(ShopiMindSink):
         self.spec = target.custom.spec(stream_name)
         assert self.resource is not None
         assert self.spec is not None
-        self.mapper = CustomItemMapper(self.resource, self.spec.contact)
+        self.mapper = CustomItemMapper(self.resource, self.spec.contact, zone=self.shop.source_zone)
 
     def process_record(self, record: dict, context: dict) -> None:
         """The first record readies the definition; then as for any resource."""
         if not self._ready:
             self.resource = self.shop.custom.prepare(self.stream_name, self._definition_schema, self.key_properties)
             assert self.spec is not None
-            self.mapper = CustomItemMapper(self.resource, self.spec.contact)
+            self.mapper = CustomItemMapper(self.resource, self.spec.contact, zone=self.shop.source_zone)
             self._ready = True
         super().process_record(record, context)
 

@@ -228,3 +228,22 @@ def test_subscribers_keyed_by_id_without_email_are_rejected_as_such(
     (rejected,) = [json.loads(line) for line in rejects.read_text().splitlines()]
     assert rejected["errors"] == ["email: is required"]
     assert rejected["stage"] == "validation"
+
+
+def test_custom_data_date_times_are_read_in_the_source_zone(sandbox: Sandbox, tmp_path: pathlib.Path) -> None:
+    stream = "public-loyalty_accounts"
+    props: dict[str, dict] = {
+        "account_id": {"type": ["integer"]},
+        "opened_at": {"type": ["string", "null"], "format": "date-time"},
+    }
+    rows = [
+        {"account_id": 1, "opened_at": "2026-01-07 10:00:00"},
+        {"account_id": 2, "opened_at": "0000-00-00 00:00:00"},
+    ]
+    messages = [schema(stream, props, ["account_id"]), *(record(stream, r) for r in rows), state({"b": 1})]
+    config = target_config(sandbox, source_timezone="Europe/Paris", custom_data={stream: {"definition": "Loyalty"}})
+    run = run_target(tmp_path, config, messages)
+    assert run.returncode == 0, run.stderr
+    stored = {r["account_id"]: r for r in sandbox.items("custom:Loyalty")}
+    assert stored[1]["opened_at"] == "2026-01-07T09:00:00.000Z"
+    assert stored[2]["opened_at"] is None
