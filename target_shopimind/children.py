@@ -203,8 +203,7 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS {db}child_rows_parent ON child_rows (resource, parent)",
     """CREATE TABLE IF NOT EXISTS {db}parent_items (
         resource TEXT NOT NULL, item_key TEXT NOT NULL, parent TEXT NOT NULL, stream TEXT NOT NULL,
-        item BLOB NOT NULL, PRIMARY KEY (resource, item_key)) WITHOUT ROWID""",
-    "CREATE INDEX IF NOT EXISTS {db}parent_items_parent ON parent_items (resource, parent)",
+        item BLOB NOT NULL, PRIMARY KEY (resource, parent, item_key)) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS {db}pending_parents (
         resource TEXT NOT NULL, parent TEXT NOT NULL, PRIMARY KEY (resource, parent)) WITHOUT ROWID""",
     "CREATE TABLE IF NOT EXISTS {db}child_streams_held (stream TEXT PRIMARY KEY, since TEXT NOT NULL)",
@@ -395,10 +394,10 @@ class ChildStore:
         """(stream, item bytes) of every row of one parent (one per language when localized)."""
         with self.db.read() as conn:
             rows = conn.execute(
-                "SELECT stream, item FROM parent_items WHERE resource = ? AND parent = ? ORDER BY item_key",
+                "SELECT item_key, stream, item FROM parent_items WHERE resource = ? AND parent = ?",
                 (resource, parent),
             ).fetchall()
-        return [(stream, bytes(item)) for stream, item in rows]
+        return [(stream, bytes(item)) for _, stream, item in sorted(rows)]
 
     def children_of(self, resource: str, parent: str) -> dict[str, list[tuple[str, bytes]]]:
         """Child rows of one parent by field, each list in child-key order."""
