@@ -192,6 +192,8 @@ class ChildMapper:
 
 def _plain(value: object) -> object:
     """A key part as plain JSON (Decimal ids as numbers, dates as text)."""
+    if type(value) in {int, str}:
+        return value
     return json.loads(dumps(value))
 
 
