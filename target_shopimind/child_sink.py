@@ -84,7 +84,10 @@ class ChildSink(Sink):
 
     def process_record(self, record: dict, context: dict) -> None:  # noqa: ARG002
         """Keep, move or remove one child row."""
-        self.tally.received += 1
+        if self.shop.sync.replaying:
+            self.tally.replayed += 1  # a kept rejection of an earlier run (stored now, it leaves the replay queue)
+        else:
+            self.tally.received += 1
         if record.get("_sdc_deleted_at") is not None:
             key, errors = self.mapper.key_of(record)
             if key is None:
@@ -112,7 +115,11 @@ class ChildSink(Sink):
         self.children.commit()
 
     def reject(self, key: str, errors: list[str], record: t.Any) -> None:
-        """Report a child row refused by the nested field's local rules."""
+        """Report a child row refused by the nested field's local rules; the store keeps it for replay."""
+        sync = self.shop.sync
+        sync.keep_rejected(resource=self.spec.into, item_key=key, stage="validation", errors=errors)
+        if sync.replaying:
+            self.shop.report.still_rejected(self.spec.into)
         reader = self.shop.message_reader
         self.shop.report.reject(
             where=reader.position(self.stream_name) if isinstance(reader, PositionedReader) else "",

@@ -630,11 +630,19 @@ class ChildStreams:
         return None
 
     def _specs_behind(self, stream: str) -> list[ChildSpec]:
-        """Child streams a bookmark of `stream` matters to: its own, or those of its resource."""
+        """Child streams a bookmark of `stream` matters to: its own, or those of its resource.
+
+        Of a parent's child streams, those from the same source (the same `<schema>-` prefix,
+        as tap-postgres names streams) when there are any: one config may serve several taps.
+        """
         if stream in self.specs:
             return [self.specs[stream]]
         resource = self.resource_of(stream)
-        return [s for s in self.specs.values() if resource is not None and s.resource.name == resource.name]
+        if resource is None:
+            return []
+        specs = [s for s in self.specs.values() if s.resource.name == resource.name]
+        same_source = [s for s in specs if _source_of(s.stream) == _source_of(stream)]
+        return same_source or specs
 
     # --- end of input ----------------------------------------------------------------
 
@@ -652,6 +660,11 @@ class ChildStreams:
         self.store.clear_pending()
         self.store.mark_held(self.came)
         return self.store.waiting_for_parent()
+
+
+def _source_of(stream: str) -> str:
+    """What a stream name says of its source: `shop` in `shop-orders` (empty without a `-`)."""
+    return stream.rsplit("-", 1)[0] if "-" in stream else ""
 
 
 _REMEDY = (

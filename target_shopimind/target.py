@@ -464,7 +464,10 @@ class TargetShopiMind(Target):
         if isinstance(child, ChildSink):
             raw = message_dict.get("record") or {}
             record = refused.transformed(self.mapper.stream_maps.get(stream, ()), alias, raw) or raw
-            child.tally.received += 1
+            if self.sync.replaying:
+                child.tally.replayed += 1
+            else:
+                child.tally.received += 1
             child.reject(child.mapper.key_of(record)[0] or "?", errors, record)
             return
         sink = self._sink_of(stream, alias)

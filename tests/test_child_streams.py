@@ -375,3 +375,19 @@ def test_a_dry_run_assembles_but_keeps_nothing(sandbox: Sandbox, tmp_path: pathl
     assert "orders: received 1, would send 1," in run.stderr
     ok(run_target(tmp_path, config(sandbox, tmp_path), orders_msgs(order(1001))))
     assert line_ids(sandbox, "1001") == []  # the dry run's lines were not kept
+
+
+def test_a_rejected_line_is_replayed_once_the_mapping_is_fixed(sandbox: Sandbox, tmp_path: pathlib.Path) -> None:
+    messages = [*orders_msgs(order(1001)), *lines_msgs(line(1, 1001), line(2, 1001, quantity="3 pieces"))]
+    first = ok(run_target(tmp_path, config(sandbox, tmp_path), [*messages, state({"bookmarks": {}})]))
+    assert first.last_state["target_shopimind"]["rejected_count"] == {"orders.products": 1}
+    assert line_ids(sandbox, "1001") == [1]
+    fixed = config(sandbox, tmp_path, stream_maps={LINES: {"quantity": "str(quantity).split(' ')[0]"}})
+    # The lines stream comes again without that row (the tap's bookmark moved past it).
+    second = ok(run_target(tmp_path, fixed, [*lines_msgs(), state({"bookmarks": {}})]))
+    assert second.last_state["target_shopimind"]["rejected_count"] == {}
+    assert line_ids(sandbox, "1001") == [1, 2]
+    assert [p["quantity"] for p in order_of(sandbox, "1001")["products"]] == [1, 3]
+    third = ok(run_target(tmp_path, fixed, [*lines_msgs(), state({"bookmarks": {}})]))
+    assert third.last_state["target_shopimind"]["rejected_count"] == {}
+    assert "orders.products: received 0, " in third.stderr  # nothing left to replay

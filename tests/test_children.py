@@ -12,6 +12,7 @@ import pytest
 from target_shopimind.children import (
     ChildMapper,
     ChildStore,
+    ChildStreams,
     PlainDatabase,
     array_targets,
     assemble,
@@ -120,3 +121,22 @@ def test_scratch_store_never_writes_the_file(tmp_path: pathlib.Path) -> None:
     assert [len(item["products"]) for _, item in assemble(scratch, [spec])] == [2]
     conn.close()
     assert path.read_bytes() == before
+
+
+def test_guard_looks_at_the_child_streams_of_the_same_source(tmp_path: pathlib.Path) -> None:
+    entry = {"into": "customers.group_ids", "parent_key": "customer_id", "value": "group_id"}
+    specs = parse_child_streams({"demo-customer_group": entry, "shop-customer_group": entry})[0]
+    conn = sqlite3.connect(tmp_path / "s.sqlite3", isolation_level=None)
+    children = ChildStreams(specs, _store(conn), store_path="store")
+    children.store.mark_held(["shop-customer_group"])
+    resumed = {"bookmarks": {"shop-customers": {"replication_key_value": "2026-01-01"}}}
+    assert children.check_state(resumed, before_records=True) is None
+    other = {"bookmarks": {"demo-customers": {"replication_key_value": "1"}}}
+    problem = children.check_state(other, before_records=True)
+    assert problem is not None
+    assert "demo-customer_group" in problem
+    # A parent stream named without that prefix: every child stream of its resource counts.
+    assert children.check_state({"bookmarks": {"customers": {"v": 1}}}, before_records=True) is not None
+    assert children.check_state(resumed, before_records=False) is None  # only the first STATE
+    foreign = {"target_shopimind": {"store_id": "other"}}
+    assert "another sync store" in str(children.check_state(foreign, before_records=False, store_id="mine"))
