@@ -4,8 +4,9 @@
 # From a fresh clone with only Python: creates .venv and Meltano's own venv, installs the two
 # plugins, starts shopimind-sandbox on 127.0.0.1 (a free port), runs the pipeline, prints the
 # target's per-resource summary and what the sandbox now holds, then stops the sandbox.
-# Run it again: Meltano hands the saved state back, so the second run is incremental.
-#   scripts/demo.sh --reset   forgets the demo's state (Meltano state + sandbox contents) first.
+# Run it again: Meltano hands the saved state back, so the second run is incremental, and the
+# sync store (.meltano/demo/store) skips the rows of the re-read reference files: `unchanged`.
+#   scripts/demo.sh --reset   forgets the demo's state (Meltano state, sync store, sandbox contents) first.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
@@ -20,13 +21,31 @@ mkdir -p "$DEMO_DIR" output
 bash scripts/bootstrap.sh tap-spreadsheets target-shopimind
 
 if [[ "${1:-}" == "--reset" ]]; then
-  echo "==> --reset: clearing Meltano state $STATE_ID and the sandbox's saved items" >&2
+  echo "==> --reset: clearing Meltano state $STATE_ID, the demo's sync store and the sandbox's saved items" >&2
   "$MELTANO" state clear --force "$STATE_ID" >/dev/null 2>&1 || true
-  rm -f "$DEMO_DIR/sandbox-state.json" output/rejected-records.jsonl
+  rm -f "$DEMO_DIR/sandbox-state.json" "$DEMO_DIR/port" output/rejected-records.jsonl
+  rm -rf "$DEMO_DIR/store"
 fi
 
-# Start the sandbox on a free loopback port; its items survive between demo runs in a state file.
-PORT=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# The demo's sync store; one file per base_url + key, so the sandbox keeps its port between runs.
+export TARGET_SHOPIMIND_STORE_PATH="$ROOT/$DEMO_DIR/store"
+# Start the sandbox on a loopback port (the last run's when it is free); its items survive between
+# demo runs in a state file.
+PORT=$(.venv/bin/python - "$DEMO_DIR/port" <<'PY'
+import pathlib, socket, sys
+saved = pathlib.Path(sys.argv[1])
+for port in ([int(saved.read_text())] if saved.exists() and saved.read_text().strip().isdigit() else []) + [0]:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        port = s.getsockname()[1]
+        break
+saved.write_text(str(port))
+print(port)
+PY
+)
 .venv/bin/shopimind-sandbox --host 127.0.0.1 --port "$PORT" --state-file "$DEMO_DIR/sandbox-state.json" \
   >"$DEMO_DIR/sandbox.log" 2>&1 &
 SANDBOX_PID=$!
@@ -52,6 +71,10 @@ else
   RUN_KIND=full
   echo "==> no Meltano state for $STATE_ID yet: this run is a FULL load" >&2
 fi
+
+# A reference table the shop re-exports every night: the tap re-reads it on every run (a
+# FULL_TABLE-like stream), and the sync store finds its rows unchanged.
+touch demo/data/order_statuses.csv demo/data/carriers.csv
 
 echo "==> meltano run tap-spreadsheets target-shopimind   (full log: $DEMO_DIR/last-run.log)" >&2
 start=$(date +%s)
@@ -121,6 +144,8 @@ except (OSError, ValueError):
 report = state.get("target_shopimind", {})
 print("\n--- rejected records " + "-" * 58)
 print(f"  this run: {report.get('rejected_count') or 'none'}   (meltano state get {os.environ['STATE_ID']})")
+if report.get("replayed_count"):
+    print(f"  replayed from the sync store: {report['replayed_count']}, still rejected: {report.get('still_rejected_count')}")
 lines = open(rejects_path, encoding="utf-8").readlines() if os.path.exists(rejects_path) else []
 if lines:
     print(f"  {len(lines)} line(s) so far in {os.path.relpath(rejects_path)} (every run appends); the last one:")
@@ -135,5 +160,13 @@ if kind == "incremental":
     print("  Edit a file in demo/data/ and run again to send just that file's rows.")
 else:
     print(f"  FULL load: {read_files} file(s) read. Run scripts/demo.sh again: the next run is incremental.")
+unchanged = report.get("unchanged_count") or {}
+if unchanged:
+    print(f"  unchanged (the sync store knows ShopiMind has these bytes, not sent): {sum(unchanged.values())} "
+          f"item(s) {unchanged}; the tap re-reads order_statuses.csv and carriers.csv every run, like a "
+          "FULL_TABLE stream.")
+elif kind != "incremental":
+    print("  The next run re-reads order_statuses.csv and carriers.csv (touched, like a nightly export): "
+          "their rows will be counted unchanged, not sent.")
 print(f"  meltano run took {os.environ['ELAPSED']} s")
 PY

@@ -401,6 +401,8 @@ class ShopiMindSink(Sink):
         self.sync.keep_rejected(resource=self.resource.name, item_key=key, stage="validation", errors=errors)
         if self.sync.replaying:
             self.shop.report.still_rejected(self.resource.name)
+        if where is None and self.sync.replaying:
+            where = "kept from an earlier run, replayed"
         if where is None:
             reader = self.shop.message_reader
             stream = self.shop.reading_stream or self.stream_name  # the input's name, before stream maps

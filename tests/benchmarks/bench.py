@@ -23,6 +23,10 @@ Figures, per run:
 - CPU seconds (user + system) per 100,000 records and peak RSS of the target process only,
   from `os.wait4`.
 
+The `resync` scenario measures the sync store: one sandbox, three runs on one store (run 1
+sends everything, run 2 the same input again, run 3 with 1% of the rows changed), once with
+change detection on and once off; then peak RSS of a run with the store on at two sizes.
+
 Speed goals are printed, never asserted: this is a measurement, not a test.
 """
 
@@ -111,8 +115,11 @@ def _line(message: dict) -> bytes:
     return json.dumps(message, separators=(",", ":")).encode() + b"\n"
 
 
-def customers_input(path: Path, count: int, *, state_every: int = 10_000) -> Input:
-    """One `public-customers` stream, a STATE every `state_every` records (as SDK taps do)."""
+def customers_input(path: Path, count: int, *, state_every: int = 10_000, changed_every: int = 0) -> Input:
+    """One `public-customers` stream, a STATE every `state_every` records (as SDK taps do).
+
+    `changed_every`: every n-th row gets another first name (the re-sync scenario's edits).
+    """
     stream = "public-customers"
     with path.open("wb") as out:
         out.write(
@@ -129,7 +136,7 @@ def customers_input(path: Path, count: int, *, state_every: int = 10_000) -> Inp
             row = {
                 "id": n,
                 "email": f"c{n}@example.com",
-                "first_name": "Ada",
+                "first_name": "Grace" if changed_every and n % changed_every == 0 else "Ada",
                 "last_name": f"Lovelace {n}",
                 "lang": "fr_FR",
                 "is_newsletter_subscribed": n % 2 == 0,
@@ -426,11 +433,12 @@ def run_target(
     latency_ms: float,
     sandbox_quota: int,
     config: dict[str, t.Any],
+    shared: SandboxProcess | None = None,
 ) -> Result:
-    """Start a sandbox, run the CLI on `data`, and measure."""
-    sandbox = SandboxProcess(quota=sandbox_quota, latency_ms=latency_ms)
+    """Start a sandbox (or use `shared`: figures are then cumulative), run the CLI on `data`, and measure."""
+    sandbox = shared or SandboxProcess(quota=sandbox_quota, latency_ms=latency_ms)
     try:
-        cfg = {"api_key": DEFAULT_API_KEY, "base_url": sandbox.url, **config}
+        cfg = {"api_key": DEFAULT_API_KEY, "base_url": sandbox.url, "store_path": str(work / "store"), **config}
         stem = label.replace("/", "-")
         cfg_path = work / f"{stem}.config.json"
         cfg_path.write_text(json.dumps(cfg))
@@ -446,7 +454,8 @@ def run_target(
             proc.returncode = os.waitstatus_to_exitcode(status)
         figures = sandbox.report(data.expected)
     finally:
-        sandbox.close()
+        if shared is None:
+            sandbox.close()
     states = [json.loads(line) for line in out_path.read_text().splitlines() if line.strip()]
     rejected = sum((states[-1].get("target_shopimind", {}).get("rejected_count") or {}).values()) if states else -1
     if proc.returncode != 0 or not figures["landed_ok"]:
@@ -561,6 +570,64 @@ def scenarios(quick: bool) -> list[Scenario]:
     ]
 
 
+# --- re-sync: the sync store -------------------------------------------------------------
+
+
+def resync(work: Path, count: int, large: int) -> None:
+    """Runs 1-3 on one store, with the store on and off; then peak RSS at `count` and `large` records."""
+    same = customers_input(work / "resync.jsonl", count)
+    changed = customers_input(work / "resync-1pct.jsonl", count, changed_every=100)
+    unlimited = {"max_requests_per_minute": UNLIMITED_RPM}
+    print(
+        f"{'run':<22} {'exit':>4} {'records':>9} {'writes':>7} {'CPU s':>7} {'CPU/100k':>8} {'RSS MB':>7} {'store MB':>8}"
+    )
+    cpu: dict[str, float] = {}
+    for mode, extra in (("store on", {}), ("store off", {"change_detection": False})):
+        folder = work / f"store-{mode.split()[-1]}"
+        sandbox = SandboxProcess(quota=0, latency_ms=0)
+        try:
+            before = 0
+            for n, data in ((1, same), (2, same), (3, changed)):
+                label = f"resync/{mode.split()[-1]}/run{n}"
+                config = {**unlimited, **extra, "store_path": str(folder)}
+                r = run_target(label, work, data, latency_ms=0, sandbox_quota=0, config=config, shared=sandbox)
+                writes, before = r.requests - before, r.requests
+                size = sum(f.stat().st_size for f in folder.glob("*.sqlite3*")) / 1e6
+                print(
+                    f"{label:<22} {r.exit_code:>4} {r.records:>9,} {writes:>7} {r.cpu:>7.2f} "
+                    f"{r.cpu_per_100k:>8.2f} {r.rss_mb:>7.1f} {size:>8.2f}",
+                    flush=True,
+                )
+                cpu[f"{mode}/{n}"] = r.cpu_per_100k
+        finally:
+            sandbox.close()
+    for n in (1, 2, 3):
+        on, off = cpu[f"store on/{n}"], cpu[f"store off/{n}"]
+        print(f"  run {n}: CPU/100k with the store {on:.2f} s vs without {off:.2f} s (x{on / off:.2f}, goal <= x1.3)")
+    print(f"  goals: run 2 = 0 write requests; run 3 <= ceil({count // 100}/50) + 1 = {-(-count // 100 // 50) + 1}")
+    rss = []
+    for size in (count, large):
+        data = same if size == count else customers_input(work / "resync-large.jsonl", size)
+        folder = work / f"store-rss-{size}"
+        sandbox = SandboxProcess(quota=0, latency_ms=0)
+        try:
+            for n in (1, 2):
+                label = f"resync/rss/{size // 1000}k/run{n}"
+                config = {**unlimited, "store_path": str(folder)}
+                r = run_target(label, work, data, latency_ms=0, sandbox_quota=0, config=config, shared=sandbox)
+                rss.append((size, n, r.rss_mb))
+                store_mb = sum(f.stat().st_size for f in folder.glob("*.sqlite3")) / 1e6
+                print(f"  {label}: peak RSS {r.rss_mb:.1f} MB, store file {store_mb:.1f} MB", flush=True)
+        finally:
+            sandbox.close()
+    small_peak = max(m for s_, _, m in rss if s_ == count)
+    large_peak = max(m for s_, _, m in rss if s_ == large)
+    print(
+        f"  peak RSS with the store: {small_peak:.1f} MB at {count:,} records, {large_peak:.1f} MB at {large:,} "
+        f"(x{large_peak / small_peak:.2f}): " + ("flat" if large_peak / small_peak < 1.25 else "GROWS WITH INPUT")
+    )
+
+
 # --- report ------------------------------------------------------------------------------
 
 HEADER = (
@@ -625,6 +692,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     results: dict[str, tuple[Result, Result | None]] = {}
     try:
+        if not args.only or "resync" in args.only.split(","):
+            count, large = (20_000, 100_000) if args.quick else (100_000, 1_000_000)
+            print(f"\n== resync: {count:,} customers, three runs on one sync store, store on and off", flush=True)
+            resync(work, count, large)
         for scenario in chosen:
             print(f"\n== {scenario.name}: {scenario.title}", flush=True)
             began = time.monotonic()

@@ -290,11 +290,13 @@ def log_events(output: str, plugin: str) -> list[str]:
     return events
 
 
-def target_env(sandbox_url: str, rejects: Path) -> dict[str, str]:
+def target_env(sandbox_url: str, rejects: Path, store: Path | None = None) -> dict[str, str]:
+    """The target's settings for one test module: its sandbox, rejects file and sync store (next to the rejects)."""
     return {
         "TARGET_SHOPIMIND_BASE_URL": sandbox_url,
         "TARGET_SHOPIMIND_API_KEY": SANDBOX_KEY,
         "TARGET_SHOPIMIND_REJECTED_RECORDS_PATH": str(rejects),
+        "TARGET_SHOPIMIND_STORE_PATH": str(store or rejects.parent / "store"),
     }
 
 
