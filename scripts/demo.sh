@@ -36,6 +36,7 @@ import pathlib, socket, sys
 saved = pathlib.Path(sys.argv[1])
 for port in ([int(saved.read_text())] if saved.exists() and saved.read_text().strip().isdigit() else []) + [0]:
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the sandbox binds: TIME_WAIT is fine
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
