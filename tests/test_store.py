@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import typing as t
 
@@ -228,17 +229,25 @@ def test_kill_9_mid_run_then_the_whole_input_again(tmp_path: pathlib.Path) -> No
             stderr=subprocess.DEVNULL,
         )
         assert proc.stdin is not None
-        proc.stdin.write(messages)
-        proc.stdin.flush()
+        stdin = proc.stdin
+
+        def feed() -> None:  # from a thread: the pipe takes only part of the input at once
+            with contextlib.suppress(BrokenPipeError, ValueError):
+                stdin.write(messages)
+                stdin.flush()
+
+        feeder = threading.Thread(target=feed, daemon=True)
+        feeder.start()
         deadline = time.monotonic() + 60
         while len(writes(sb)) < 30 and time.monotonic() < deadline:
             time.sleep(0.01)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+        killed_after = len(writes(sb))
+        feeder.join(timeout=10)  # its write fails once the process is gone
         with contextlib.suppress(BrokenPipeError):
             proc.stdin.close()
-        killed_after = len(writes(sb))
-        assert 30 <= killed_after < 80
+        assert 30 <= killed_after < 50, killed_after  # killed mid-run, with most of the input still to send
         rerun = run_target(tmp_path, config, messages)
         assert rerun.returncode == 0, rerun.stderr
         total = len(writes(sb))
