@@ -15,11 +15,20 @@ import collections
 import dataclasses
 import itertools
 import json
+import math
 import threading
+import time
 import typing as t
 
-from target_shopimind.client import error_message, match_rejections, rejected_entries
+from target_shopimind.answers import (
+    delete_unaccounted,
+    error_message,
+    match_rejections,
+    rejected_entries,
+    unaccounted,
+)
 from target_shopimind.errors import TargetError
+from target_shopimind.stopping import Stop
 
 if t.TYPE_CHECKING:
     from collections.abc import Sequence
@@ -31,6 +40,8 @@ if t.TYPE_CHECKING:
 
 SPLIT_STATUS = frozenset({400, 409, 413, 422})
 _sequence = itertools.count()
+# How often a waiting thread looks at a stop signal (it cannot be woken from a signal handler).
+_POLL_SECONDS = 0.1
 
 
 @dataclasses.dataclass
@@ -88,54 +99,69 @@ class Sender:
             if self.hooks is not None:
                 self.hooks.settled(batch)
 
-    def _post(self, batch: Batch, body: bytes) -> tuple[int, t.Any]:
+    def accepted(self, batch: Batch, positions: list[int], *, unidentified: int = 0) -> None:
+        """The one place where items are known accepted: `positions` of `batch`, after a 200.
+
+        `unidentified`: rejected_items of that answer that matched no item (reported with
+        key `?`), so that many of `positions` may have been refused after all.
+        """
+        if batch.delete:
+            self.report.accepted(batch.resource.name, deleted=len(positions))
+            if self.hooks is not None:
+                self.hooks.deleted(batch)
+        else:
+            self.report.accepted(batch.resource.name, sent=max(0, len(positions) - unidentified))
+            if self.hooks is not None and not unidentified:  # unsure which were refused: none is recorded
+                self.hooks.accepted(batch, positions)
+
+    def _post(self, batch: Batch, body: bytes, count: int) -> tuple[int, t.Any]:
         if self.client is None:
             return 200, {"statusCode": 200, "rejected_items": []}
-        return self.client.post(batch.path, body, batch.resource.name)
+
+        def check(answer: t.Any) -> str | None:
+            return delete_unaccounted(answer) if batch.delete else unaccounted(answer, count)
+
+        return self.client.post(batch.path, body, batch.resource.name, unaccounted=check)
 
     def _delete(self, batch: Batch) -> None:
         ids = [json.loads(raw) for raw in batch.items]
         assert batch.resource.delete_ids is not None
         body = json.dumps({batch.resource.delete_ids: ids}).encode()
-        status, answer = self._post(batch, body)
+        status, answer = self._post(batch, body, len(ids))
         if status != 200:
             self._fatal(batch, status, answer)
-        self.report.accepted(batch.resource.name, deleted=len(ids))
-        if self.hooks is not None:
-            self.hooks.deleted(batch)
+        self.accepted(batch, list(range(len(ids))))
 
     def _upsert(self, batch: Batch, positions: list[int]) -> None:
-        status, answer = self._post(batch, body_of([batch.items[i] for i in positions]))
-        entries = rejected_entries(answer)
-        if status == 200 or (status in SPLIT_STATUS and entries):
-            keys = [batch.keys[i] for i in positions]
-            matched, unmatched = match_rejections(entries or [], keys, self._key_of(batch))
-            for local, errors in matched.items():
-                self._reject(batch, positions[local], errors)
+        """Send `positions` of the batch; every one of them ends accepted or reported, once."""
+        status, answer = self._post(batch, body_of([batch.items[i] for i in positions]), len(positions))
+        if status != 200 and status not in SPLIT_STATUS:
+            self._fatal(batch, status, answer)
+        keys = [batch.keys[i] for i in positions]
+        matched, unmatched = match_rejections(rejected_entries(answer) or [], keys, self._key_of(batch))
+        if status != 200 and len(positions) == 1:
+            # A refused single item: whatever the answer says is about that item.
+            errors = matched.get(0) or [e for found in unmatched for e in found] or error_message(answer, status)
+            self._reject(batch, positions[0], errors)
+            return
+        for local, errors in matched.items():
+            self._reject(batch, positions[local], errors)
+        rest = [p for i, p in enumerate(positions) if i not in matched]
+        if status == 200:
             for errors in unmatched:  # still reported: a rejection is never dropped
                 self.report.reject(
                     stream=batch.stream, resource=batch.resource.name, key="?", stage="api", errors=errors, record=None
                 )
-            rest = [p for i, p in enumerate(positions) if i not in matched]
-            if status == 200:
-                self.report.accepted(batch.resource.name, sent=max(0, len(rest) - len(unmatched)))
-                if self.hooks is not None and not unmatched:  # unsure which were refused: none is recorded
-                    self.hooks.accepted(batch, rest)
-            elif rest and len(rest) < len(positions):
-                self._upsert(batch, rest)  # a refused batch accepted nothing: resend the others
-            elif rest:
-                self._split(batch, rest, status, answer)
-            return
-        if status in SPLIT_STATUS:
-            self._split(batch, positions, status, answer)
-            return
-        self._fatal(batch, status, answer)
+            self.accepted(batch, rest, unidentified=len(unmatched))
+        elif rest and matched:
+            self._upsert(batch, rest)  # a refused batch accepted nothing: resend the others
+        elif rest:
+            # Entries that match no item are not reported here: halving finds their items,
+            # and each item is reported once, where it is refused alone.
+            self._split(batch, rest)
 
-    def _split(self, batch: Batch, positions: list[int], status: int, answer: t.Any) -> None:
-        """Find the refused items of a 400 without `rejected_items` by halving."""
-        if len(positions) == 1:
-            self._reject(batch, positions[0], error_message(answer, status))
-            return
+    def _split(self, batch: Batch, positions: list[int]) -> None:
+        """Find the refused items of a 400 without usable `rejected_items` by halving."""
         middle = len(positions) // 2
         self._upsert(batch, positions[:middle])
         self._upsert(batch, positions[middle:])
@@ -175,10 +201,18 @@ class Sender:
 class Delivery:
     """Worker threads that send batches; the reading thread submits and waits."""
 
-    def __init__(self, send: t.Callable[[Batch], None], *, workers: int, max_pending: int | None = None) -> None:
+    def __init__(
+        self,
+        send: t.Callable[[Batch], None],
+        *,
+        workers: int,
+        max_pending: int | None = None,
+        stop: Stop | None = None,
+    ) -> None:
         self._send = send
         self._workers = max(1, workers)
         self._max_pending = max_pending or max(4, 2 * self._workers)
+        self._stop = stop or Stop()
         self._cond = threading.Condition(threading.RLock())
         self._pending: collections.deque[Batch] = collections.deque()
         self._in_flight: list[Batch] = []
@@ -199,17 +233,28 @@ class Delivery:
                 self._start()
             self._raise_if_failed()
             while len(self._pending) >= self._max_pending:
-                self._cond.wait(1.0)
+                self._cond.wait(_POLL_SECONDS)
                 self._raise_if_failed()
+                self._raise_if_aborted()
             self._pending.append(batch)
             self._cond.notify_all()
 
-    def wait_idle(self) -> None:
-        """Return once every submitted batch is settled; raise the failure that stopped one."""
+    def wait_idle(self, timeout: float | None = None) -> None:
+        """Return once every submitted batch is settled; raise the failure that stopped one.
+
+        Ends with a `TargetError` once `timeout` seconds pass, or once the grace after a stop
+        signal is over: a stop must end the run within seconds, whatever the server does.
+        """
+        end = math.inf if timeout is None else time.monotonic() + timeout
         with self._cond:
             while self._pending or self._in_flight:
                 self._raise_if_failed()
-                self._cond.wait(1.0)
+                self._raise_if_aborted()
+                if time.monotonic() >= end:
+                    unsettled = len(self._pending) + len(self._in_flight)
+                    msg = f"{unsettled} batches still unsettled after {timeout:.0f} s"
+                    raise TargetError(msg)
+                self._cond.wait(_POLL_SECONDS)
             self._raise_if_failed()
 
     def close(self, *, wait: bool = True) -> None:
@@ -217,8 +262,9 @@ class Delivery:
         with self._cond:
             self._closing = True
             self._cond.notify_all()
+        end = time.monotonic() + 5
         for thread in self._threads if wait else ():
-            thread.join(timeout=5)
+            thread.join(timeout=max(0.0, end - time.monotonic()))
 
     @property
     def failed(self) -> BaseException | None:
@@ -228,6 +274,15 @@ class Delivery:
     def _raise_if_failed(self) -> None:
         if self._fatal is not None:
             raise self._fatal
+
+    def _raise_if_aborted(self) -> None:
+        if self._stop.aborted:
+            unsettled = len(self._pending) + len(self._in_flight)
+            msg = (
+                f"stopped by signal {self._stop.signum} with {unsettled} batches unsettled after "
+                f"{self._stop.grace:.0f} s; the last STATE is safe to resume from"
+            )
+            raise TargetError(msg)
 
     def _ready(self) -> Batch | None:
         """The first pending batch allowed to start (see the module docstring)."""
@@ -253,7 +308,7 @@ class Delivery:
             with self._cond:
                 batch = None
                 while batch is None:
-                    if self._closing and (not self._pending or self._fatal is not None):
+                    if (self._closing and (not self._pending or self._fatal is not None)) or self._stop.aborted:
                         return
                     if self._fatal is None:
                         batch = self._ready()
@@ -265,7 +320,9 @@ class Delivery:
             except BaseException as exc:  # noqa: BLE001 - handed to the reading thread
                 with self._cond:
                     if self._fatal is None:
-                        self._fatal = exc if isinstance(exc, TargetError) else TargetError(f"delivery failed: {exc!r}")
+                        # Only the type: the text of a transport error may quote request headers.
+                        problem = f"delivery failed: {type(exc).__name__} while sending {batch.resource.name}"
+                        self._fatal = exc if isinstance(exc, TargetError) else TargetError(problem)
             finally:
                 with self._cond:
                     self._in_flight.remove(batch)

@@ -177,12 +177,12 @@ def parse_datetime(text: str, zone: datetime.tzinfo = _UTC) -> datetime.datetime
     year, month, day, hour, minute, second, fraction, offset = match.groups()
     micro = int((fraction or "0")[:6].ljust(6, "0"))
     tz = _UTC if offset else zone
-    if offset and offset not in {"Z", "z"}:
-        sign = -1 if offset[0] == "-" else 1
-        digits = offset[1:].replace(":", "")
-        delta = datetime.timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
-        tz = datetime.timezone(sign * delta)
     try:
+        if offset and offset not in {"Z", "z"}:
+            sign = -1 if offset[0] == "-" else 1
+            digits = offset[1:].replace(":", "")
+            delta = datetime.timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
+            tz = datetime.timezone(sign * delta)  # an offset of 24 h or more is a ValueError
         return datetime.datetime(
             int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), micro, tz
         )
@@ -491,4 +491,4 @@ def json_default(value: object) -> object:
 
 def dumps(value: object) -> bytes:
     """Compact JSON bytes, UTF-8."""
-    return json.dumps(value, default=json_default, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(value, default=json_default, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()

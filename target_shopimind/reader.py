@@ -14,6 +14,7 @@ from singer_sdk.singerlib.exceptions import InvalidInputLine
 from singer_sdk.singerlib.json import deserialize_json
 
 from target_shopimind.errors import InputError, RecordBeforeSchema
+from target_shopimind.stopping import Interrupted, Stop
 
 _STREAM = re.compile(rb'"stream"\s*:\s*"([^"\\]{1,200})"')
 
@@ -25,13 +26,21 @@ def _stream_hint(raw: bytes) -> str | None:
 
 
 class PositionedReader(SingerReader):
-    """Counts lines; turns unreadable lines into `InputError` after `before_abort` runs."""
+    """Counts lines; turns unreadable lines into `InputError` after `before_abort` runs.
+
+    It is also where a stop signal takes effect: `waiting_for_input` tells the signal handler
+    that the thread is only waiting for the next line (holding nothing, so it may be
+    interrupted there), and between two messages a pending stop ends the loop.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.line = 0
         self.records: collections.Counter[str] = collections.Counter()
         self.before_abort: t.Callable[[], None] | None = None
+        self.stop = Stop()
+        self.waiting_for_input = False
+        self.stopping = False
 
     @property
     def default_input(self) -> t.IO[t.Any]:  # type: ignore[override]
@@ -49,8 +58,12 @@ class PositionedReader(SingerReader):
     ) -> collections.Counter[str]:
         """Dispatch each message; on an unreadable one, keep what came before, then stop."""
         stats: collections.Counter[str] = collections.Counter()
+        lines = iter(file_input or self.default_input)
         try:
-            for raw in file_input or self.default_input:
+            while True:
+                raw = self._next_line(lines)
+                if raw is None:
+                    break
                 self.line += 1
                 message = self._parse(raw)
                 if message is None:
@@ -74,6 +87,17 @@ class PositionedReader(SingerReader):
             raise
         return stats
 
+    def _next_line(self, lines: t.Iterator[t.Any]) -> t.Any:
+        """The next line, None at the end; a stop signal ends the input here (a safe point)."""
+        self.waiting_for_input = True
+        try:
+            if self.stop.requested and not self.stopping:
+                self.stopping = True
+                raise Interrupted
+            return next(lines, None)
+        finally:
+            self.waiting_for_input = False
+
     def _parse(self, raw: bytes | str) -> dict | None:
         if isinstance(raw, bytes):
             try:
@@ -90,6 +114,9 @@ class PositionedReader(SingerReader):
         except json.JSONDecodeError as exc:
             hint = _stream_hint(text.encode("utf-8", "replace"))
             raise InputError(self.line, f"not valid JSON ({exc.msg} at column {exc.colno})", hint) from None
+        except RecursionError:
+            hint = _stream_hint(text.encode("utf-8", "replace"))
+            raise InputError(self.line, "JSON nested too deeply to read", hint) from None
         if not isinstance(message, dict) or "type" not in message:
             raise InputError(self.line, "a Singer message needs a 'type'")
         return message

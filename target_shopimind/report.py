@@ -10,6 +10,7 @@ import collections
 import dataclasses
 import json
 import logging
+import math
 import pathlib
 import re
 import threading
@@ -27,7 +28,16 @@ RECENT_REJECTIONS = 1000
 LOGGED_PER_REASON = 10  # rejections logged one by one per resource and reason; the rest are counted
 TOP_REASONS = 5  # reasons per resource in the summary
 MINUTE = 60.0
-MAX_ERROR_CHARS = 300  # an error may quote a value: keep STATE small
+# Every string of a rejection in STATE is cut to this (an error may quote a value, a key may
+# be a megabyte), and at most MAX_ERRORS errors are kept per rejection: STATE stays small.
+MAX_ERROR_CHARS = 300
+MAX_ERRORS = 20
+
+
+def bounded(text: object, limit: int = MAX_ERROR_CHARS) -> str:
+    """`text` as a string of at most `limit` characters (plus an ellipsis when cut)."""
+    text = text if isinstance(text, str) else str(text)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 _INDEX = re.compile(r"\.\d+(?=[.:\s]|$)")  # products.0.price → products[].price
@@ -91,6 +101,31 @@ class Tally:
         return self.rejected_validation + self.rejected_api
 
 
+def _finite(value: t.Any) -> t.Any:
+    """`value` with NaN and infinities as strings (JSON has no token for them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _json_line(entry: dict[str, t.Any]) -> str:
+    """One rejects-file line; a record JSON cannot hold as it is is written as best it can."""
+    try:
+        return json.dumps(entry, default=str, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        try:
+            return json.dumps(_finite(entry), default=str, ensure_ascii=False)
+        except RecursionError:
+            pass
+    except RecursionError:
+        pass
+    return json.dumps({**entry, "record": "(nested too deeply to write)"}, default=str, ensure_ascii=False)
+
+
 class Report:
     """Shared by the sinks (reading thread) and the delivery workers."""
 
@@ -115,7 +150,8 @@ class Report:
         if rejects_path:
             path = pathlib.Path(rejects_path)
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._rejects = path.open("a", encoding="utf-8")
+            # backslashreplace: a lone surrogate in a record is written as its JSON escape.
+            self._rejects = path.open("a", encoding="utf-8", errors="backslashreplace")
 
     def tally(self, name: str) -> Tally:
         """The figures of one resource (or of a skipped stream)."""
@@ -133,8 +169,11 @@ class Report:
         where: str = "",
     ) -> None:
         """Record one rejection (`where` only goes to the log); stop past `max_rejected_records`."""
-        errors = [e if len(e) <= MAX_ERROR_CHARS else e[:MAX_ERROR_CHARS] + "…" for e in errors]
-        entry = {"stream": stream, "resource": resource, "key": key, "stage": stage, "errors": errors}
+        kept = [bounded(e) for e in errors[:MAX_ERRORS]]
+        if len(errors) > MAX_ERRORS:
+            kept.append(f"… and {len(errors) - MAX_ERRORS} more errors")
+        errors = kept
+        entry = {"stream": bounded(stream), "resource": resource, "key": bounded(key), "stage": stage, "errors": errors}
         with self._lock:
             tally = self.tallies[resource]
             if stage == "validation":
@@ -146,16 +185,16 @@ class Report:
             self.reasons[resource][reason] += 1
             seen = self.reasons[resource][reason]
             if self._rejects is not None:
-                line = json.dumps({**entry, "record": record}, default=str, ensure_ascii=False)
+                line = _json_line({**entry, "record": record})
                 self._rejects.write(line + "\n")
                 self._rejects.flush()
             total = sum(x.rejected for x in self.tallies.values())
         if seen <= LOGGED_PER_REASON:
             logger.warning(
                 "%s: rejected %s '%s' (%s%s): %s",
-                stream,
+                entry["stream"],
                 resource,
-                key,
+                entry["key"],
                 stage,
                 f", {where}" if where else "",
                 "; ".join(errors),
@@ -164,9 +203,9 @@ class Report:
             logger.warning(
                 "%s: further rejections of %s for '%s' are counted, not logged (the rejects file and STATE "
                 "have every one; the summary counts them)",
-                stream,
+                entry["stream"],
                 resource,
-                reason,
+                bounded(reason),
             )
         if self.max_rejected is not None and total > self.max_rejected:
             msg = (

@@ -49,7 +49,18 @@ API_KEY_PATTERN = re.compile(r"^[a-zA-Z0-9-]{20,64}$")
 
 OK, FAIL_500, FAIL_503, DROP, SLOW, APPLIED_500 = "ok", "500", "503", "drop", "slow", "applied500"
 THROTTLE = "429"
-FAULT_KINDS = (OK, FAIL_500, FAIL_503, DROP, SLOW, APPLIED_500, THROTTLE)
+DRIP = "drip"  # processed, then the answer trickles out one byte per `drip_seconds`
+# 200 answers that do not account for the items (nothing stored), as a proxy or a broken
+# deployment might give: an HTML page, `{}`, `rejected_items` as an object, a rejected_count
+# without rejected_items, counts that do not add up.
+ODD_200 = {
+    "html200": "<html><body>Maintenance</body></html>",
+    "empty200": {},
+    "items_object200": {"statusCode": 200, "rejected_items": {}},
+    "count_only200": {"statusCode": 200, "sent_count": 0, "rejected_count": 1},
+    "miscount200": {"statusCode": 200, "sent_count": 1, "rejected_count": 0, "rejected_items": []},
+}
+FAULT_KINDS = (OK, FAIL_500, FAIL_503, DROP, SLOW, APPLIED_500, THROTTLE, DRIP, *ODD_200)
 _KIND_ALIASES = {"applied_then_500": APPLIED_500, "applied-then-500": APPLIED_500, "fail_500": FAIL_500}
 # Constructor/CLI rate names -> fault kind, in the order a random draw tries them.
 RATE_NAMES = {
@@ -58,8 +69,10 @@ RATE_NAMES = {
     "fail_503_rate": FAIL_503,
     "applied_then_500_rate": APPLIED_500,
     "slow_rate": SLOW,
+    "drip_rate": DRIP,
+    "odd_200_rate": "html200",
 }
-_SETTING_NAMES = ("latency_ms", "slow_seconds", "retry_after")
+_SETTING_NAMES = ("latency_ms", "slow_seconds", "retry_after", "drip_seconds")
 
 # class-validator constraint names, so the `nestjs` style looks like what NestJS emits.
 _CONSTRAINTS = (
@@ -136,6 +149,7 @@ class Reply:
     body: t.Any = None
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
     drop: bool = False
+    drip: float = 0.0  # seconds between two bytes of the body
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,6 +198,9 @@ class Faults:
         applied_then_500_rate: float = 0.0,
         slow_rate: float = 0.0,
         slow_seconds: float = 35.0,
+        drip_rate: float = 0.0,
+        drip_seconds: float = 0.5,
+        odd_200_rate: float = 0.0,
         seed: int | None = None,
     ) -> None:
         self._lock = threading.Lock()
@@ -192,6 +209,9 @@ class Faults:
             "latency_ms": latency_ms,
             "retry_after": retry_after,
             "slow_seconds": slow_seconds,
+            "drip_seconds": drip_seconds,
+            "drip_rate": drip_rate,
+            "odd_200_rate": odd_200_rate,
             "fail_500_rate": fail_500_rate,
             "fail_503_rate": fail_503_rate,
             "drop_rate": drop_rate,
@@ -301,6 +321,10 @@ class Sandbox:
         applied_then_500_rate: float = 0.0,
         slow_rate: float = 0.0,
         slow_seconds: float = 35.0,
+        drip_rate: float = 0.0,
+        drip_seconds: float = 0.5,
+        odd_200_rate: float = 0.0,
+        retry_after_header: str | None = None,
         error_style: str = "strings",
         index: bool = True,
         reject_400_with_items: bool = False,
@@ -331,6 +355,8 @@ class Sandbox:
         self.refusals: dict[str, dict[str, list[str]]] = {}
         self.state_file = os.fspath(state_file) if state_file else None
         self.verbose = verbose
+        # Sent verbatim as Retry-After on 503/429 faults when set ("100000", an HTTP date, ...).
+        self.retry_after_header = retry_after_header
         self.faults = Faults(
             latency_ms=latency_ms,
             fail_500_rate=fail_500_rate,
@@ -340,6 +366,9 @@ class Sandbox:
             applied_then_500_rate=applied_then_500_rate,
             slow_rate=slow_rate,
             slow_seconds=slow_seconds,
+            drip_rate=drip_rate,
+            drip_seconds=drip_seconds,
+            odd_200_rate=odd_200_rate,
             seed=seed,
         )
         self._lock = threading.Lock()
@@ -748,7 +777,10 @@ class Sandbox:
             body, parse_error = None, f"Request body is not valid JSON: {exc}"
         self._describe(route, body, entry)
         entry["fault"] = fault = self.faults.next()
-        return self._fault_reply(fault) or self._write_reply(route, body, parse_error, fault)
+        reply = self._fault_reply(fault) or self._write_reply(route, body, parse_error, fault)
+        if fault == DRIP:
+            reply.drip = self.faults.settings["drip_seconds"]
+        return reply
 
     def _write_reply(self, route: Route, body: t.Any, parse_error: str | None, fault: str) -> Reply:
         if parse_error:
@@ -779,8 +811,10 @@ class Sandbox:
             return Reply(0, drop=True)
         if fault == FAIL_500:
             return Reply(500, _error(500, "Internal server error", "Internal Server Error"))
+        if fault in ODD_200:
+            return Reply(200, ODD_200[fault])
         if fault in {FAIL_503, THROTTLE}:
-            retry_after = str(max(0, math.ceil(settings["retry_after"])))
+            retry_after = self.retry_after_header or str(max(0, math.ceil(settings["retry_after"])))
             status, text = (503, "Service Unavailable") if fault == FAIL_503 else (429, "Too Many Requests")
             return Reply(status, _error(status, text, text), {"Retry-After": retry_after})
         if fault == SLOW and not self._pause(settings["slow_seconds"]):
@@ -982,16 +1016,26 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.readline(8)
 
     def _send(self, reply: Reply) -> None:
+        html = isinstance(reply.body, str)
         payload = json.dumps(reply.body, ensure_ascii=False).encode() if reply.body is not None else b""
+        payload = reply.body.encode() if html else payload
         self.send_response(reply.status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Type", "text/html" if html else "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
         for name, value in reply.headers.items():
             self.send_header(name, value)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(payload)
+        if reply.drip <= 0:
+            self.wfile.write(payload)
+            return
+        self.wfile.flush()
+        for i in range(len(payload)):
+            if not self.sandbox._pause(reply.drip):  # noqa: SLF001 - the server's own stop-aware sleep
+                return
+            self.wfile.write(payload[i : i + 1])
+            self.wfile.flush()
 
     def _drop(self) -> None:
         self.close_connection = True
@@ -1017,6 +1061,12 @@ def _parser() -> argparse.ArgumentParser:
     add("--applied-then-500-rate", type=float, default=0.0, help="share of writes stored, then answered 500")
     add("--slow-rate", type=float, default=0.0, help="share of writes answered only after --slow-seconds")
     add("--slow-seconds", type=float, default=35.0, help="delay of slow answers (default 35)")
+    add("--drip-rate", type=float, default=0.0, help="share of writes whose answer trickles out byte by byte")
+    add("--drip-seconds", type=float, default=0.5, help="seconds between two bytes of a dripping answer")
+    add(
+        "--odd-200-rate", type=float, default=0.0, help="share of writes answered 200 with an HTML page, nothing stored"
+    )
+    add("--retry-after-header", default=None, help="Retry-After sent verbatim on 503/429 faults (seconds or HTTP date)")
     add("--error-style", choices=("strings", "nestjs"), default="strings", help="shape of rejected_items errors")
     add("--no-index", action="store_true", help="leave 'index' out of rejected_items entries")
     add("--reject-400-with-items", action="store_true", help="list rejected_items in the all-invalid 400 too")
@@ -1062,6 +1112,10 @@ def main(argv: list[str] | None = None) -> int:
             applied_then_500_rate=args.applied_then_500_rate,
             slow_rate=args.slow_rate,
             slow_seconds=args.slow_seconds,
+            drip_rate=args.drip_rate,
+            drip_seconds=args.drip_seconds,
+            odd_200_rate=args.odd_200_rate,
+            retry_after_header=args.retry_after_header,
             error_style=args.error_style,
             index=not args.no_index,
             reject_400_with_items=args.reject_400_with_items,

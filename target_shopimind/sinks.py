@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import decimal
 import json
+import math
+import re
 import typing as t
 
 import jsonschema
@@ -26,6 +28,40 @@ if t.TYPE_CHECKING:
 PROBE_STREAM = "meltano_test_stream"
 # Room for the brackets and commas of the array around the items.
 _BODY_ROOM = MAX_BODY_BYTES - 1024
+# What one odd value (NaN, 1e30 as a price, an unpaired surrogate, deep nesting) raises while
+# it is mapped or serialized: it becomes a rejection of its record, never a crash of the run.
+_UNMAPPABLE = (ArithmeticError, ValueError, TypeError, RecursionError)
+# The field the SDK names when it cannot parse a date-time ("... for field 'created_at'.").
+_SDK_FIELD = re.compile(r"for field '([^']+)'")
+
+
+def _not_finite(value: object) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    return isinstance(value, decimal.Decimal) and not value.is_finite()
+
+
+def _item_culprit(item: dict, exc: BaseException) -> str:
+    """`field: problem` for the first field of a mapped item that fails to check or serialize."""
+    for name, value in item.items():
+        try:
+            dumps({name: value})
+        except _UNMAPPABLE as found:  # noqa: PERF203 - only after an item failed
+            return f"{name}: {_problem(found)}"
+    return f"item: {_problem(exc)}"
+
+
+def _problem(exc: BaseException) -> str:
+    """What a value that failed to map or serialize is, in words."""
+    if isinstance(exc, UnicodeError):
+        return "text holds an unpaired surrogate (\\ud800-\\udfff), which is not valid Unicode"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, ArithmeticError):
+        return "number out of range"
+    if isinstance(exc, ValueError) and "Out of range float" in str(exc):
+        return "NaN or an infinite number, which JSON cannot carry"
+    return f"value cannot be mapped ({type(exc).__name__})"
 
 
 _PLAIN_KEYWORDS = frozenset({"type", "format", "description", "title", "default", "examples", "$comment"})
@@ -124,6 +160,7 @@ class ShopiMindSink(Sink):
         super().__init__(target, stream_name, schema, key_properties)
         self.route = target.route(stream_name)
         self.resource = self.route.resource
+        self.claims = target.claims
         self.tally = target.report.tally(self.resource.name if self.resource else f"(skipped) {stream_name}")
         self.mapper = (
             ItemMapper(self.resource, self.key_properties, target.injected, zone=target.source_zone)
@@ -182,7 +219,9 @@ class ShopiMindSink(Sink):
             exc.stream = self.stream_name
             raise
         except ValueError as exc:  # an unparsable date-time in a date-time field
-            raise RecordRejected([str(exc)], stream=self.stream_name) from exc
+            found = _SDK_FIELD.search(str(exc))
+            problem = f"{found.group(1)}: not a valid date-time ({exc})" if found else str(exc)
+            raise RecordRejected([problem], stream=self.stream_name) from exc
 
     def _blankable_dates(self) -> list[tuple[str, bool, bool]]:
         """Date properties whose empty or zero value means "unknown": (name, may be null, warn).
@@ -241,7 +280,16 @@ class ShopiMindSink(Sink):
             self.tally.replayed += 1  # a kept rejection of an earlier run, not a record of this input
         else:
             self.tally.received += 1
-        item, dropped = self.mapper.map(record, want_dropped=not self._warned_fields)  # warned once per stream
+        known, key_source = self.mapper.known, self.mapper.key_source
+        odd = next((k for k, v in record.items() if _not_finite(v) and (k in known or k == key_source)), None)
+        if odd is not None:
+            self.reject(self._raw_key(record), [f"{odd}: NaN or an infinite number, which JSON cannot carry"], record)
+            return
+        try:
+            item, dropped = self.mapper.map(record, want_dropped=not self._warned_fields)  # warned once per stream
+        except _UNMAPPABLE as exc:
+            self.reject(self._raw_key(record), [self._culprit(record, exc)], record)
+            return
         if self.mapper.blanked:
             self._warn_blanked(self.mapper.blanked, noted=True)
         if dropped:
@@ -282,11 +330,15 @@ class ShopiMindSink(Sink):
         assert self.resource is not None
         assert self.mapper is not None
         missing: list[str] | None = None if self._warned_sdk else []
-        errors = validation.validate(self.resource, item, missing=missing)
+        key = self.mapper.key_of(item)
+        try:
+            errors = validation.validate(self.resource, item, missing=missing)
+            data = b"" if errors else dumps(item)
+        except _UNMAPPABLE as exc:
+            self.reject(key, [_item_culprit(item, exc)], item)
+            return
         if missing and not errors:
             self._warn_sdk_fields(missing)
-        key = self.mapper.key_of(item)
-        data = b"" if errors else dumps(item)
         if len(data) > _BODY_ROOM:
             errors = [f"item is {len(data)} bytes; a ShopiMind request body is capped at {MAX_BODY_BYTES} bytes"]
         if errors:
@@ -299,6 +351,7 @@ class ShopiMindSink(Sink):
     def _upsert(self, key: str, data: bytes, entity: str) -> None:
         """A valid item: batched now, or after the store says whether it changed."""
         assert self.resource is not None
+        self.claims.take(self.resource.name, entity, self)  # another stream's older version goes first
         kept = self.sync.current
         if any(entity in entities for _, entities in self._deletes.values()):
             self._check_candidates()
@@ -311,6 +364,7 @@ class ShopiMindSink(Sink):
                 self._buffer(key, data, entity, kept)
             else:
                 self.tally.unchanged += 1
+                self.claims.release(self.resource.name, [entity], self)
             return
         if not detector.reads:
             self._buffer(key, data, entity, kept)
@@ -338,6 +392,7 @@ class ShopiMindSink(Sink):
                 self._buffer(key, data, entity, kept)
             else:
                 self.tally.unchanged += 1
+                self.claims.release(self.resource.name, [entity], self)
 
     def _buffer(self, key: str, data: bytes, entity: str, kept: Kept | None) -> None:
         """Add one item to the next batch."""
@@ -371,6 +426,26 @@ class ShopiMindSink(Sink):
         self._flush_deletes(after_references=True)
 
     # --- helpers ---------------------------------------------------------------------
+
+    def hand_over(self) -> None:
+        """Submit everything buffered (another stream of the resource needs one of its entities)."""
+        self._check_candidates()
+        self._flush_items()
+        self._flush_deletes()
+
+    def _raw_key(self, record: dict) -> str:
+        """The record's key as the stream declares it (its item could not be built)."""
+        return "|".join("" if record.get(k) is None else str(record.get(k)) for k in self.key_properties)
+
+    def _culprit(self, record: dict, exc: BaseException) -> str:
+        """`field: problem` for the first field that fails to map or serialize on its own."""
+        assert self.mapper is not None
+        for name, value in record.items():
+            try:
+                dumps(self.mapper.map({name: value}, want_dropped=False)[0])
+            except _UNMAPPABLE as found:  # noqa: PERF203 - only after a record failed
+                return f"{name}: {_problem(found)}"
+        return f"record: {_problem(exc)}"
 
     def _warn_blanked(self, names: list[str], *, noted: bool = False) -> None:
         """Once per stream and field: an empty or zero value was sent as null."""
@@ -437,6 +512,7 @@ class ShopiMindSink(Sink):
             return
         entity = self.mapper.key_of(item, resource.conflict_fields)
         self._check_candidates()
+        self.claims.take(resource.name, entity, self)  # another stream's upsert of it goes first
         if entity in self._entities:
             self._flush_items()  # the upsert came first: let it go first
         path = resource.delete_path.format(**{p: item[p] for p in resource.delete_parents})
@@ -463,6 +539,8 @@ class ShopiMindSink(Sink):
         )
         self.sync.hold(batch, self._kept, self._replayed)
         self.shop.delivery.submit(batch)  # before clearing: an interrupted hand-over resends, never loses
+        waiting = {candidate[2] for candidate in self._candidates}  # still this buffer's to send
+        self.claims.release(self.resource.name, self._entities - waiting, self)
         self._items, self._keys, self._positions, self._entities, self._bytes = [], [], {}, set(), 0
         self._kept, self._replayed = [], []
 
@@ -486,3 +564,4 @@ class ShopiMindSink(Sink):
         self.sync.hold(batch, [None] * len(ids), [False] * len(ids))
         self.shop.delivery.submit(batch)
         del self._deletes[path]
+        self.claims.release(self.resource.name, entities, self)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import decimal
 import logging
+import math
+import pathlib
+import re
+import signal
 import sys
 import time
 import typing as t
@@ -14,19 +19,21 @@ from singer_sdk.exceptions import ConfigValidationError, MissingKeyPropertiesErr
 from target_shopimind import refused, routing
 from target_shopimind.child_sink import ChildSink
 from target_shopimind.children import ChildStore, ChildStreams, parse_child_streams
-from target_shopimind.client import ApiClient, check_base_url
+from target_shopimind.claims import Claims
+from target_shopimind.client import DEFAULT_MAX_RETRY_SECONDS, ApiClient, check_api_key, check_base_url
 from target_shopimind.custom_api import CustomDataApi
 from target_shopimind.custom_data import CustomDefinitions, parse_specs
 from target_shopimind.custom_sink import CustomDataSink
 from target_shopimind.delivery import Delivery, Sender
-from target_shopimind.errors import KeyPropertyMissing, RecordRejected, TargetError
-from target_shopimind.mapping import Injected, source_zone
+from target_shopimind.errors import InputError, KeyPropertyMissing, RecordRejected, TargetError
+from target_shopimind.mapping import Injected, source_zone, to_lang, to_upper
 from target_shopimind.progress import Progress, TimedLimiter
 from target_shopimind.reader import PositionedReader
 from target_shopimind.replay import Kept
 from target_shopimind.report import Report
 from target_shopimind.resources import RESOURCES, dependency_rank
 from target_shopimind.sinks import ShopiMindSink
+from target_shopimind.stopping import Interrupted, Stop
 from target_shopimind.store import DEFAULT_FOLDER
 from target_shopimind.sync import Sync
 
@@ -45,6 +52,23 @@ _RESOURCE_LIST = ", ".join(r.name for r in RESOURCES)
 IGNORED_SDK_SETTINGS = ("add_record_metadata", "load_method")
 _RANK = dependency_rank()
 _LAST = max(_RANK.values()) + 1  # custom data: after everything, its records may point to contacts
+MAX_CONCURRENT_REQUESTS = 32
+# name: (lowest, highest or None, default when absent); null is refused for settings with a default.
+_INTEGER_BOUNDS: dict[str, tuple[int, int | None, int | None]] = {
+    "max_requests_per_minute": (1, 100_000, 600),
+    "max_concurrent_requests": (1, MAX_CONCURRENT_REQUESTS, 4),
+    "max_retries": (0, 1000, 5),
+    "batch_size_rows": (1, None, None),
+    "max_rejected_records": (0, None, None),
+}
+# name: (default, zero allowed)
+_SECONDS: dict[str, tuple[float, bool]] = {
+    "request_timeout": (30.0, False),
+    "checkpoint_interval_seconds": (60.0, False),
+    "max_retry_seconds": (DEFAULT_MAX_RETRY_SECONDS, True),
+}
+_LANG = r"^[a-z]{2}$"
+_CURRENCY = r"^[A-Z]{3}$"
 
 
 class TargetShopiMind(Target):
@@ -97,26 +121,40 @@ class TargetShopiMind(Target):
         th.Property("source_label", th.StringType, description="Added to every item that accepts it."),
         th.Property(
             "max_requests_per_minute",
-            th.IntegerType,
+            th.IntegerType(minimum=1, maximum=100_000),
             default=600,
             description="Cap for all requests of the process (ShopiMind allows 600/min per key).",
         ),
         th.Property(
             "max_concurrent_requests",
-            th.IntegerType,
+            th.IntegerType(minimum=1, maximum=MAX_CONCURRENT_REQUESTS),
             default=4,
-            description="Requests in flight at once, all resources together.",
+            description=f"Requests in flight at once, all resources together (1 to {MAX_CONCURRENT_REQUESTS}).",
         ),
-        th.Property("request_timeout", th.NumberType, default=30, description="Seconds per request."),
+        th.Property(
+            "request_timeout",
+            th.NumberType(exclusive_minimum=0),
+            default=30,
+            description="Seconds per request attempt, the whole answer included.",
+        ),
         th.Property(
             "max_retries",
-            th.IntegerType,
+            th.IntegerType(minimum=0, maximum=1000),
             default=5,
-            description="Retries per request for 408/429/5xx and network errors.",
+            description="Retries per request for 408/429/5xx and network errors (see max_retry_seconds).",
+        ),
+        th.Property(
+            "max_retry_seconds",
+            th.NumberType(minimum=0),
+            default=DEFAULT_MAX_RETRY_SECONDS,
+            description=(
+                "Longest time one request is retried, from its first attempt; it stops at this or at "
+                "max_retries, whichever comes first."
+            ),
         ),
         th.Property(
             "checkpoint_interval_seconds",
-            th.NumberType,
+            th.NumberType(exclusive_minimum=0),
             default=60,
             description="Longest time between two checkpoints (flush, then STATE) while records keep arriving.",
         ),
@@ -133,7 +171,7 @@ class TargetShopiMind(Target):
         ),
         th.Property(
             "max_rejected_records",
-            th.IntegerType,
+            th.IntegerType(minimum=0),
             description="Fail the run once more records than this have been rejected.",
         ),
         th.Property(
@@ -264,7 +302,9 @@ class TargetShopiMind(Target):
         if validate_config:
             self._check_settings()
         cfg = self.config
-        self._MAX_RECORD_AGE_IN_MINUTES = float(cfg.get("checkpoint_interval_seconds", 60)) / 60
+        self.stop = Stop()
+        self.claims = Claims()
+        self._MAX_RECORD_AGE_IN_MINUTES = _seconds(cfg, "checkpoint_interval_seconds") / 60
         self._injected: Injected | None = None
         self.source_zone = source_zone(cfg.get("source_timezone"))
         self.report = Report(
@@ -272,9 +312,10 @@ class TargetShopiMind(Target):
             max_rejected=cfg.get("max_rejected_records"),
             dry_run=bool(cfg.get("dry_run")),
         )
-        cap = int(cfg.get("max_requests_per_minute", 600))
+        cap = _integer(cfg, "max_requests_per_minute")
         self.report.request_cap = cap
-        limiter = TimedLimiter(cap)  # notes request start times for the progress line
+        # Notes request start times for the progress line; its waits end when a stop's grace is over.
+        limiter = TimedLimiter(cap, sleep=self.stop.sleep_unless_aborted)
         self.client: ApiClient | None = None
         if not cfg.get("dry_run"):
             self.client = ApiClient(
@@ -282,13 +323,16 @@ class TargetShopiMind(Target):
                 api_key=cfg.get("api_key") or "",
                 limiter=limiter,
                 attempts=self.report,
-                timeout=float(cfg.get("request_timeout", 30)),
-                max_retries=int(cfg.get("max_retries", 5)),
+                timeout=_seconds(cfg, "request_timeout"),
+                max_retries=_integer(cfg, "max_retries"),
+                max_retry_seconds=_seconds(cfg, "max_retry_seconds"),
+                workers=_integer(cfg, "max_concurrent_requests"),
+                stop=self.stop,
             )
         self.custom_api = CustomDataApi(self.client) if self.client is not None else None
         self.custom = CustomDefinitions(parse_specs(cfg.get("custom_data"))[0], self.custom_api, self.report)
         self._sender = Sender(self.client, self.report)
-        self.delivery = Delivery(self._sender, workers=int(cfg.get("max_concurrent_requests", 4)))
+        self.delivery = Delivery(self._sender, workers=_integer(cfg, "max_concurrent_requests"), stop=self.stop)
         self._sync: Sync | None = None
         self._warned_store_id = False
         self.progress = Progress(
@@ -305,18 +349,24 @@ class TargetShopiMind(Target):
         self.children = self._open_children()
         if isinstance(self.message_reader, PositionedReader):
             self.message_reader.before_abort = self._keep_what_came_before
+            self.message_reader.stop = self.stop
 
     def _check_settings(self) -> None:
+        """Every setting that would fail later (or do something silly) is refused before anything is sent."""
         cfg = self.config
         errors = routing.check_resource_map(cfg.get("stream_resource_map") or {})
-        if not cfg.get("dry_run") and not cfg.get("api_key"):
+        key = cfg.get("api_key")
+        if not cfg.get("dry_run") and not key:
             errors.append("api_key is required (set TARGET_SHOPIMIND_API_KEY), unless dry_run is true")
-        problem = check_base_url(cfg.get("base_url", "https://core.shopimind.com"))
+        problem = (check_api_key(key) if isinstance(key, str) else "api_key must be a string") if key else None
+        problem = problem or check_base_url(cfg.get("base_url", "https://core.shopimind.com"))
         if problem:
             errors.append(problem)
-        for name in ("max_requests_per_minute", "max_concurrent_requests"):
-            if int(cfg.get(name, 1)) < 1:
-                errors.append(f"{name} must be at least 1")
+        errors.extend(_number_errors(cfg))
+        errors.extend(_code_errors(cfg))
+        problem = _unwritable(cfg.get("rejected_records_path"))
+        if problem:
+            errors.append(problem)
         errors.extend(parse_specs(cfg.get("custom_data"))[1])
         if cfg.get("data_source") is not None and cfg.get("id_data_source") is not None:
             errors.append("set either data_source (a label, found or created) or id_data_source (an id), not both")
@@ -603,17 +653,49 @@ class TargetShopiMind(Target):
             return
         self.client.check_key()
 
-    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
-        """SIGTERM/SIGINT: the SDK drains (so STATE covers only what landed), then the summary."""
-        try:
-            super()._handle_termination(signum, frame)
-        finally:
-            self.report.log_summary()
-            self.close(wait=False)
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:  # noqa: ARG002
+        """SIGTERM/SIGINT: note the stop; the reading thread settles and exits at a safe point.
+
+        The SDK's handler drains right here, inside the signal handler, where the interrupted
+        code may hold a lock the drain needs (the report's): the process then waits on itself.
+        This one only notes the stop (`Stop.request` takes no lock). When the reading thread is
+        waiting for input, nothing is held, so it is interrupted there; otherwise it finishes the
+        message in hand and stops before the next one (`PositionedReader`). A second signal ends
+        every wait at once.
+        """
+        self.stop.request(signum)
+        reader = self.message_reader
+        if isinstance(reader, PositionedReader) and reader.waiting_for_input and not reader.stopping:
+            reader.stopping = True
+            raise Interrupted
+
+    def _finish_after_signal(self) -> None:
+        """After a stop signal: flush, wait (within the grace) for every batch, emit STATE, summarize."""
+        signum = self.stop.signum or signal.SIGTERM
+        self.logger.info(
+            "Received termination signal %d: sending what is buffered (at most %.0f s), then stopping",
+            signum,
+            self.stop.grace,
+        )
+        self.process_endofpipe()
+
+    def _process_batch_message(self, message_dict: dict) -> None:
+        """Refuse BATCH messages (the target does not advertise the capability).
+
+        Overridden (an SDK private member) because the SDK would hand the files' records to
+        `process_batch` unchecked; this stops at the message, after settling what came before.
+        """
+        reader = self.message_reader
+        line = reader.line if isinstance(reader, PositionedReader) else 0
+        problem = (
+            "BATCH messages are not supported; configure the tap to send RECORD messages (turn its `batch_config` off)"
+        )
+        raise InputError(line, problem, message_dict.get("stream"))
 
     def _keep_what_came_before(self) -> None:
         """Bad input: settle every record read before it, emit its STATE, then stop."""
         self.drain_all()
+        self.delivery.wait_idle()  # settled even when no STATE came before the bad line
 
     @classmethod
     def invoke(  # type: ignore[override]
@@ -640,10 +722,71 @@ class TargetShopiMind(Target):
         _RUNNING.append(self)
         self.sync  # noqa: B018 - open the store before the first message: a bad one stops the run at start
         self.progress.start()
-        super().listen(file_input)
+        try:
+            super().listen(file_input)
+        except Interrupted:
+            self._finish_after_signal()
 
 
 _RUNNING: list[TargetShopiMind] = []
+
+
+def _integer(cfg: t.Mapping[str, t.Any], name: str) -> int:
+    """An integer setting with its default (checked by `_number_errors`)."""
+    value = cfg.get(name)
+    return int(_INTEGER_BOUNDS[name][2] if value is None else value)  # type: ignore[arg-type]
+
+
+def _seconds(cfg: t.Mapping[str, t.Any], name: str) -> float:
+    """A duration setting with its default (checked by `_number_errors`)."""
+    value = cfg.get(name)
+    return float(_SECONDS[name][0] if value is None else value)
+
+
+def _number_errors(cfg: t.Mapping[str, t.Any]) -> list[str]:
+    errors = []
+    for name, (low, high, default) in _INTEGER_BOUNDS.items():
+        value = cfg.get(name)
+        if value is None and (name not in cfg or default is None):
+            continue
+        span = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
+            errors.append(f"{name} must be an integer {span} (got {value!r:.40})")
+    for name, (_, zero) in _SECONDS.items():
+        value = cfg.get(name)
+        if name not in cfg:
+            continue
+        number = None
+        if isinstance(value, (int, float, decimal.Decimal)) and not isinstance(value, bool):
+            number = float(value) if math.isfinite(value) else None
+        if number is None or number < 0 or (number == 0 and not zero):
+            errors.append(f"{name} must be a number of seconds {'≥' if zero else '>'} 0 (got {value!r:.40})")
+    return errors
+
+
+def _code_errors(cfg: t.Mapping[str, t.Any]) -> list[str]:
+    errors = []
+    lang, currency = cfg.get("default_lang"), cfg.get("default_currency")
+    if lang is not None and not (isinstance(lang, str) and re.match(_LANG, str(to_lang(lang)))):
+        errors.append(f"default_lang must be an ISO 639-1 code such as 'fr' (got {lang!r:.40})")
+    if currency is not None and not (isinstance(currency, str) and re.match(_CURRENCY, str(to_upper(currency)))):
+        errors.append(f"default_currency must be an ISO 4217 code such as 'EUR' (got {currency!r:.40})")
+    return errors
+
+
+def _unwritable(path: str | None) -> str | None:
+    """Why the rejects file cannot be appended to, or None (checked before anything is sent)."""
+    if not path:
+        return None
+    try:
+        target = pathlib.Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("a", encoding="utf-8"):
+            pass
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        return f"rejected_records_path '{path:.200}' cannot be written ({reason})"
+    return None
 
 
 def _rank_of(sink: Sink) -> int:
