@@ -673,7 +673,7 @@ class TargetShopiMind(Target):
         """After a stop signal: flush, wait (within the grace) for every batch, emit STATE, summarize."""
         signum = self.stop.signum or signal.SIGTERM
         self.logger.info(
-            "Received termination signal %d: sending what is buffered (at most %.0f s), then stopping",
+            "Received termination signal %d, draining all sinks (batches get %.0f s to settle)...",
             signum,
             self.stop.grace,
         )

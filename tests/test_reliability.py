@@ -139,24 +139,52 @@ def invalid_customers(total: int, every: int = 1000) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+class SlowReader:
+    """A rejects "file" that is a FIFO read slowly: the target blocks writing it, inside its lock."""
+
+    def __init__(self, path: Path) -> None:
+        os.mkfifo(path)
+        self.path = path
+        self.chunks: list[bytes] = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        while not self.done.is_set():
+            with self.path.open("rb") as fifo:  # the config check opens it once, the report again
+                while chunk := fifo.read(4096):
+                    self.chunks.append(chunk)
+                    time.sleep(0.005)
+
+    def lines(self) -> list[str]:
+        self.done.set()
+        with contextlib.suppress(OSError), os.fdopen(os.open(self.path, os.O_WRONLY | os.O_NONBLOCK), "wb"):
+            pass  # wake the reader if it waits for a writer
+        self.thread.join(timeout=10)
+        return b"".join(self.chunks).decode().splitlines()
+
+
 def test_sigterm_while_rejecting_never_hangs_and_loses_no_rejection(tmp_path: Path, sandbox: Sandbox) -> None:
+    # The signal lands while the reading thread holds the report's lock, blocked writing a
+    # rejection (a slow rejects file): a handler that takes that lock waits on itself forever.
     payload = invalid_customers(100_000)
     rng = random.Random(8)
     stops: list[float] = []
     for run in range(RUNS):
-        rejects = tmp_path / f"rejects-{run}.jsonl"
-        config = target_config(sandbox, rejected_records_path=str(rejects))
+        rejects = SlowReader(tmp_path / f"rejects-{run}.jsonl")
+        config = target_config(sandbox, rejected_records_path=str(rejects.path))
         target = Running(tmp_path, config, payload, name=f"run-{run}")
-        wait_for(lambda rejects=rejects: rejects.exists() and rejects.stat().st_size > 0)  # type: ignore[misc]
+        wait_for(lambda rejects=rejects: bool(rejects.chunks))  # type: ignore[misc]
         time.sleep(rng.uniform(0.0, 1.5))  # land anywhere in the rejection path
         stops.append(target.stop(signal.SIGTERM))
         assert target.proc.returncode == 0, target.stderr[-3000:]
-        lines = rejects.read_text().splitlines()
+        lines = rejects.lines()
         last = target.states[-1]
         # Every rejection counted in the last STATE is in the rejects file, and the reverse.
         assert last["target_shopimind"]["rejected_count"] == {"customers": len(lines)}
         assert all(json.loads(line)["stage"] == "validation" for line in lines)
-        if "bookmarks" in last:
+        if "bookmarks" in last:  # the signal came after the tap's first STATE
             assert last["bookmarks"][CUSTOMERS]["last_id"] <= len(lines)
     assert sandbox.items("customers") == []
     report(f"SIGTERM into 100,000 invalid records: {RUNS} runs, 0 hangs, longest stop {max(stops):.1f} s")
