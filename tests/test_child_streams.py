@@ -261,7 +261,7 @@ def test_a_deleted_order_takes_its_lines(sandbox: Sandbox, tmp_path: pathlib.Pat
 
 
 def test_a_checkpoint_holds_state_back_while_parents_wait(sandbox: Sandbox, tmp_path: pathlib.Path) -> None:
-    cfg = config(sandbox, tmp_path, checkpoint_interval_seconds=0)
+    cfg = config(sandbox, tmp_path, checkpoint_interval_seconds=1e-9)  # a checkpoint at every record
     messages = [
         *orders_msgs(order(1001)),
         state({"bookmarks": {ORDERS: {"v": 1}}}),
@@ -276,7 +276,7 @@ def test_a_checkpoint_holds_state_back_while_parents_wait(sandbox: Sandbox, tmp_
 
 
 def test_state_is_not_held_by_unchanged_child_rows(sandbox: Sandbox, tmp_path: pathlib.Path) -> None:
-    cfg = config(sandbox, tmp_path, checkpoint_interval_seconds=0)
+    cfg = config(sandbox, tmp_path, checkpoint_interval_seconds=1e-9)  # a checkpoint at every record
     ok(run_target(tmp_path, cfg, [*orders_msgs(order(1001)), *lines_msgs(line(1, 1001))]))
     again = [*lines_msgs(line(1, 1001)), state({"bookmarks": {LINES: {"v": 1}}}), *lines_msgs(line(1, 1001))]
     run = ok(run_target(tmp_path, cfg, [*again, state({"bookmarks": {LINES: {"v": 2}}})]))
