@@ -130,9 +130,16 @@ def test_429_storm_from_another_client_is_waited_out(tmp_path: Path, workers: in
                     other.get("/v1/customers", params={"limit": 1})
                     time.sleep(0.01)
 
+        def stop_after_the_target_started() -> None:
+            # The storm goes on until 2 s after the target's first POST, however long it takes to start.
+            while not stop.is_set() and not any(e["method"] == "POST" for e in server.requests):
+                time.sleep(0.05)
+            stop.wait(2.0)
+            stop.set()
+
         thief = threading.Thread(target=eat_the_quota, daemon=True)
         thief.start()
-        threading.Timer(3.0, stop.set).start()
+        threading.Thread(target=stop_after_the_target_started, daemon=True).start()
         # 200/min is within the sandbox's 4/s: every 429 the target meets is the other client's
         # doing. max_retries 0: a 429 that says when to come back must not use up a retry.
         config = target_config(server, max_requests_per_minute=200, max_retries=0, max_concurrent_requests=workers)
