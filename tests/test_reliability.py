@@ -78,10 +78,14 @@ class Running:
 
     def _feed(self, payload: bytes) -> None:
         assert self.proc.stdin is not None
-        with contextlib.suppress(BrokenPipeError, OSError, ValueError):
+        try:
             for start in range(0, len(payload), 1 << 16):
                 self.proc.stdin.write(payload[start : start + (1 << 16)])
-            self.proc.stdin.close()
+        except (OSError, ValueError):
+            pass  # the target stopped reading
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                self.proc.stdin.close()
 
     def stop(self, signum: int = signal.SIGTERM) -> float:
         """Send `signum`; the seconds until the process exited (it is killed past HANG_SECONDS)."""
