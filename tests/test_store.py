@@ -377,7 +377,7 @@ def test_the_store_never_holds_the_key(sandbox: Sandbox, tmp_path: pathlib.Path)
 
 def test_store_id_in_every_state_and_a_foreign_one_warns(sandbox: Sandbox, tmp_path: pathlib.Path) -> None:
     folder = tmp_path / "store"
-    config = config_with_store(sandbox, folder, checkpoint_interval_seconds=0)
+    config = config_with_store(sandbox, folder, checkpoint_interval_seconds=1e-9)  # a checkpoint at every record
     messages = [*customers_stream(range(1, 6)), state({"b": 1}), *customers_stream(range(6, 9)), state({"b": 2})]
     run = run_target(tmp_path, config, messages)
     assert run.returncode == 0, run.stderr
