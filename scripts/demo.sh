@@ -29,6 +29,11 @@ fi
 
 # The demo's sync store; one file per base_url + key, so the sandbox keeps its port between runs.
 export TARGET_SHOPIMIND_STORE_PATH="$ROOT/$DEMO_DIR/store"
+# The demo's order lines and group memberships come from their own CSV files: child_streams
+# (demo/child_streams.json) assembles them into orders.products and customers.group_ids, for
+# this pipeline only.
+TARGET_SHOPIMIND_CHILD_STREAMS=$(cat "$ROOT/demo/child_streams.json")
+export TARGET_SHOPIMIND_CHILD_STREAMS
 # Start the sandbox on a loopback port (the last run's when it is free); its items survive between
 # demo runs in a state file.
 PORT=$(.venv/bin/python - "$DEMO_DIR/port" <<'PY'

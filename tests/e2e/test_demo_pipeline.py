@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typing as t
+from pathlib import Path
 
 from target_shopimind.resources import RESOURCES
 from target_shopimind.sandbox import Sandbox
@@ -10,11 +11,12 @@ from target_shopimind.sandbox import Sandbox
 from .e2e_support import log_events, target_env
 
 if t.TYPE_CHECKING:
-    from pathlib import Path
-
     from .e2e_support import Meltano
 
+ROOT = Path(__file__).resolve().parents[2]
 STATE_ID = "dev:tap-spreadsheets-to-target-shopimind"
+# What scripts/demo.sh adds to the project's config: the demo's child streams.
+DEMO_ENV = {"TARGET_SHOPIMIND_CHILD_STREAMS": (ROOT / "demo" / "child_streams.json").read_text()}
 # Files whose rows go into their parents (child_streams): order lines and group memberships.
 CHILD_FILES = 2
 # demo/data: rows per resource, and the one row invalid on purpose.
@@ -40,7 +42,7 @@ EXPECTED = {
 def test_demo_loads_every_resource_then_runs_incrementally(meltano: Meltano, tmp_path: Path) -> None:
     meltano("install", "tap-spreadsheets", "target-shopimind")
     with Sandbox(port=0) as sandbox:
-        env = target_env(sandbox.url, tmp_path / "rejected.jsonl")
+        env = {**target_env(sandbox.url, tmp_path / "rejected.jsonl"), **DEMO_ENV}
         first = meltano("--log-format=json", "run", "tap-spreadsheets", "target-shopimind", extra_env=env)
         assert sandbox.stats()["items"] == EXPECTED
         assert len(EXPECTED) == len(RESOURCES) + 1
