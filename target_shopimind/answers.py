@@ -136,3 +136,19 @@ def unaccounted(body: t.Any, sent: int) -> str | None:
 def delete_unaccounted(body: t.Any) -> str | None:
     """Why a 200 to a bulk delete is not a bulk answer (an HTML page, a list), or None."""
     return None if isinstance(body, dict) else "the body is not a JSON object"
+
+
+def refusal(status: int, answer: t.Any, where: str, resource: str, *, suffix: str = "") -> str:
+    """The one-line reason a request was refused for good, naming the setting to check.
+
+    `where` is the method and path (`POST /v1/orders`).
+    """
+    reason = "; ".join(error_message(answer, status))
+    if status in {401, 403}:
+        return (
+            f"ShopiMind refused the API key (HTTP {status}: {reason}): check the api_key setting "
+            "(TARGET_SHOPIMIND_API_KEY) and that the integration is active"
+        )
+    if status == 404:
+        return f"HTTP 404 on {where}: check the base_url setting (it must be the API root)"
+    return f"{resource}: HTTP {status} on {where} ({reason}){suffix}"

@@ -11,7 +11,7 @@ import json
 import typing as t
 import unicodedata
 
-from target_shopimind.client import error_message
+from target_shopimind.answers import error_message, refusal
 from target_shopimind.errors import TargetError
 
 if t.TYPE_CHECKING:
@@ -61,17 +61,7 @@ class CustomDataApi:
         status, answer = self.client.request(method, path, data, resource, params)
         if 200 <= status < 300 or status in accept:
             return status, answer
-        reason = "; ".join(error_message(answer, status))
-        if status in {401, 403}:
-            msg = (
-                f"ShopiMind refused the API key (HTTP {status}: {reason}): check the api_key setting "
-                "(TARGET_SHOPIMIND_API_KEY) and that the integration is active"
-            )
-        elif status == 404:
-            msg = f"HTTP 404 on {method} {path}: check the base_url setting (it must be the API root)"
-        else:
-            msg = f"{resource}: HTTP {status} on {method} {path} ({reason})"
-        raise TargetError(msg)
+        raise TargetError(refusal(status, answer, f"{method} {path}", resource))
 
     # -- definitions --------------------------------------------------------------------
 

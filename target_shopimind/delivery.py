@@ -24,6 +24,7 @@ from target_shopimind.answers import (
     delete_unaccounted,
     error_message,
     match_rejections,
+    refusal,
     rejected_entries,
     unaccounted,
 )
@@ -185,17 +186,7 @@ class Sender:
 
     @staticmethod
     def _fatal(batch: Batch, status: int, answer: t.Any) -> t.NoReturn:
-        reason = "; ".join(error_message(answer, status))
-        if status in {401, 403}:
-            msg = (
-                f"ShopiMind refused the API key (HTTP {status}: {reason}): check the api_key setting "
-                "(TARGET_SHOPIMIND_API_KEY) and that the integration is active"
-            )
-        elif status == 404:
-            msg = f"HTTP 404 on POST {batch.path}: check the base_url setting (it must be the API root)"
-        else:
-            msg = f"{batch.resource.name}: HTTP {status} on POST {batch.path} ({reason}); not retried"
-        raise TargetError(msg)
+        raise TargetError(refusal(status, answer, f"POST {batch.path}", batch.resource.name, suffix="; not retried"))
 
 
 class Delivery:
