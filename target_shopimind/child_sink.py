@@ -11,6 +11,7 @@ import typing as t
 from singer_sdk.sinks import Sink
 
 from target_shopimind.children import ChildMapper
+from target_shopimind.compat import override
 from target_shopimind.errors import RecordRejected, TargetError
 from target_shopimind.reader import PositionedReader
 from target_shopimind.sinks import _SchemaCheck
@@ -43,30 +44,36 @@ class ChildSink(Sink):
         self._warned_fields = False
 
     @property
+    @override
     def include_sdc_metadata_properties(self) -> bool:
         """Always on: `_sdc_deleted_at` removes a row from its parent."""
         return True
 
     @property
+    @override
     def is_full(self) -> bool:
         """Never: rows go to the store one by one."""
         return False
 
     @property
+    @override
     def current_size(self) -> int:
         """Nothing is buffered in memory."""
         return 0
 
+    @override
     def get_validator(self) -> BaseJSONSchemaValidator | None:
         """Schema check that rejects one row instead of failing the run."""
         return _SchemaCheck(self.schema) if self.validate_schema else None
 
+    @override
     def _validate_and_parse(self, record: dict) -> dict:
         try:
             return super()._validate_and_parse(record)
         except ValueError as exc:  # an unparsable date-time in a date-time field
             raise RecordRejected([str(exc)]) from exc
 
+    @override
     def setup(self) -> None:
         """A child stream of objects needs key properties: they are its rows' identity."""
         if not self.mapper.key_properties:
@@ -77,11 +84,13 @@ class ChildSink(Sink):
             raise TargetError(msg)
         self.children.came.add(self.stream_name)
 
+    @override
     def activate_version(self, new_version: int) -> None:
         """A full-table sync: rows it does not bring are removed at the end of input."""
         self.logger.debug("ACTIVATE_VERSION %s for child stream %s", new_version, self.stream_name)
         self.children.full_table_version(self.stream_name)
 
+    @override
     def process_record(self, record: dict, context: dict) -> None:  # noqa: ARG002
         """Keep, move or remove one child row."""
         if self.shop.sync.replaying:
@@ -110,6 +119,7 @@ class ChildSink(Sink):
             return
         self.children.keep_child(self.spec, row)
 
+    @override
     def process_batch(self, context: dict) -> None:  # noqa: ARG002
         """A checkpoint: rows read so far are committed to the store."""
         self.children.commit()

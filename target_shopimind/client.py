@@ -29,6 +29,7 @@ from target_shopimind.answers import (  # noqa: F401 - still importable from her
     match_rejections,
     rejected_entries,
 )
+from target_shopimind.compat import override
 from target_shopimind.errors import TargetError
 from target_shopimind.stopping import Stop
 
@@ -202,6 +203,7 @@ class _Deadlines(httpcore.NetworkBackend):
             raise error(msg)
         return left if timeout is None else min(timeout, left)
 
+    @override
     def connect_tcp(
         self,
         host: str,
@@ -213,6 +215,7 @@ class _Deadlines(httpcore.NetworkBackend):
         timeout = self.cap(timeout, httpcore.ConnectTimeout)
         return _Stream(self._inner.connect_tcp(host, port, timeout, local_address, socket_options), self)
 
+    @override
     def connect_unix_socket(
         self,
         path: str,
@@ -222,6 +225,7 @@ class _Deadlines(httpcore.NetworkBackend):
         timeout = self.cap(timeout, httpcore.ConnectTimeout)
         return _Stream(self._inner.connect_unix_socket(path, timeout, socket_options), self)
 
+    @override
     def sleep(self, seconds: float) -> None:  # pragma: no cover - httpcore's own retries are off
         self._inner.sleep(seconds)
 
@@ -231,15 +235,19 @@ class _Stream(httpcore.NetworkStream):
         self._inner = inner
         self._deadlines = deadlines
 
+    @override
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         return self._inner.read(max_bytes, self._deadlines.cap(timeout, httpcore.ReadTimeout))
 
+    @override
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         self._inner.write(buffer, self._deadlines.cap(timeout, httpcore.WriteTimeout))
 
+    @override
     def close(self) -> None:
         self._inner.close()
 
+    @override
     def start_tls(
         self,
         ssl_context: t.Any,
@@ -249,6 +257,7 @@ class _Stream(httpcore.NetworkStream):
         timeout = self._deadlines.cap(timeout, httpcore.ConnectTimeout)
         return _Stream(self._inner.start_tls(ssl_context, server_hostname, timeout), self._deadlines)
 
+    @override
     def get_extra_info(self, info: str) -> t.Any:
         return self._inner.get_extra_info(info)
 

@@ -15,6 +15,7 @@ import logging
 import typing as t
 
 from target_shopimind import resources as R
+from target_shopimind.compat import override
 from target_shopimind.custom_api import definition_id, loose
 from target_shopimind.errors import TargetError
 from target_shopimind.mapping import Injected, ItemMapper, coerce_fields
@@ -222,6 +223,7 @@ class CustomItemMapper(ItemMapper):
         if self.contact is not None and resource.field_map[self.contact.column].kind != R.OBJECT:
             self.contact = None  # the definition has no contacts relation on that column
 
+    @override
     def map(self, record: dict, *, want_dropped: bool = True) -> tuple[dict, list[str]]:
         """The record, and the columns it dropped (only listed when `want_dropped`)."""
         source = record
@@ -235,6 +237,7 @@ class CustomItemMapper(ItemMapper):
             return item, []
         return item, [k for k in record if k not in self.known and not k.startswith("_sdc_")]
 
+    @override
     def key_of(self, item: dict, fields: Sequence[str] | None = None) -> str:
         """Unique keys as one string (a resolver by its value), composite parts joined by `|`."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typing as t
 
+from target_shopimind.compat import override
 from target_shopimind.custom_data import CustomItemMapper
 from target_shopimind.sinks import ShopiMindSink
 
@@ -32,6 +33,7 @@ class CustomDataSink(ShopiMindSink):
         assert self.spec is not None
         self.mapper = CustomItemMapper(self.resource, self.spec.contact, zone=self.shop.source_zone)
 
+    @override
     def process_record(self, record: dict, context: dict) -> None:
         """The first record readies the definition; then as for any resource."""
         if not self._ready:
@@ -41,6 +43,7 @@ class CustomDataSink(ShopiMindSink):
             self._ready = True
         super().process_record(record, context)
 
+    @override
     def _delete(self, item: dict) -> None:  # noqa: ARG002 - the item cannot be addressed
         """Custom records are deleted only by their ShopiMind id, which a tap never has: counted, warned once."""
         self.tally.deletes_ignored += 1

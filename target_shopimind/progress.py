@@ -17,6 +17,7 @@ import time
 import typing as t
 
 from target_shopimind.client import RateLimiter
+from target_shopimind.compat import override
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable
@@ -75,6 +76,7 @@ class TimedLimiter(RateLimiter):
         super().__init__(*args, **kwargs)
         self.starts = RequestStarts()
 
+    @override
     def acquire(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
         """Wait for the quota, then note the start."""
         result = super().acquire(*args, **kwargs)

@@ -13,6 +13,7 @@ from singer_sdk.io_base import SingerReader
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 from singer_sdk.singerlib.json import deserialize_json
 
+from target_shopimind.compat import override
 from target_shopimind.errors import InputError, RecordBeforeSchema
 from target_shopimind.stopping import Interrupted, Stop
 
@@ -43,6 +44,7 @@ class PositionedReader(SingerReader):
         self.stopping = False
 
     @property
+    @override
     def default_input(self) -> t.IO[t.Any]:  # type: ignore[override]
         """Standard input as bytes."""
         return sys.stdin.buffer
@@ -51,6 +53,7 @@ class PositionedReader(SingerReader):
         """Where the current record stands, for messages."""
         return f"line {self.line}, record {self.records[stream]} of stream '{stream}'"
 
+    @override
     def process_lines(
         self,
         file_input: t.IO[t.Any] | None,

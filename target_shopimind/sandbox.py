@@ -31,6 +31,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from target_shopimind import sandbox_custom
+from target_shopimind.compat import override
 from target_shopimind.resources import DELETE_BATCH, MAX_BODY_BYTES, RESOURCES, Resource
 from target_shopimind.validation import validate
 
@@ -292,6 +293,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
     sandbox: Sandbox
 
+    @override
     def handle_error(self, request: t.Any, client_address: t.Any) -> None:
         """Keep quiet when a client hangs up (timeouts, drops): that is a normal event here."""
         if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
@@ -900,16 +902,19 @@ class _Handler(BaseHTTPRequestHandler):
     def sandbox(self) -> Sandbox:
         return t.cast("_Server", self.server).sandbox
 
+    @override
     def setup(self) -> None:
         super().setup()
         self.sandbox.connection_opened(self.connection)
 
+    @override
     def finish(self) -> None:
         try:
             super().finish()
         finally:
             self.sandbox.connection_closed(self.connection)
 
+    @override
     def log_message(self, format: str, *args: t.Any) -> None:  # noqa: A002
         """Silence the default access log; `verbose` writes a richer line per /v1 request."""
 

@@ -14,6 +14,7 @@ from singer_sdk.sinks.core import BaseJSONSchemaValidator
 from singer_sdk.typing import DEFAULT_JSONSCHEMA_VALIDATOR
 
 from target_shopimind import validation
+from target_shopimind.compat import override
 from target_shopimind.delivery import Batch
 from target_shopimind.errors import RecordRejected, TargetError
 from target_shopimind.mapping import ItemMapper, dumps, is_blank_date
@@ -137,6 +138,7 @@ class _SchemaCheck(BaseJSONSchemaValidator):
                 return False
         return True
 
+    @override
     def validate(self, record: dict[str, t.Any]) -> None:
         if self._plainly_valid(record):
             return
@@ -186,30 +188,36 @@ class ShopiMindSink(Sink):
     # --- SDK hooks -------------------------------------------------------------------
 
     @property
+    @override
     def include_sdc_metadata_properties(self) -> bool:
         """Always on: `_sdc_deleted_at` decides between upsert and delete."""
         return True
 
     @property
+    @override
     def max_size(self) -> int:
         """`batch_size_rows`, capped at the resource's API maximum."""
         limit = self.resource.max_batch if self.resource else 100
         return max(1, min(self.batch_size_rows or limit, limit))
 
     @property
+    @override
     def is_full(self) -> bool:
         """Never: full buffers are handed over as soon as they fill (see `process_record`)."""
         return False
 
     @property
+    @override
     def current_size(self) -> int:
         """Items and ids waiting in this sink."""
         return len(self._candidates) + len(self._items) + sum(len(ids) for ids, _ in self._deletes.values())
 
+    @override
     def get_validator(self) -> BaseJSONSchemaValidator | None:
         """Schema check that rejects one record instead of failing the run."""
         return _SchemaCheck(self.schema) if self.validate_schema else None
 
+    @override
     def _validate_and_parse(self, record: dict) -> dict:
         if self._blank_dates:
             self._blank_zero_dates(record)
@@ -252,10 +260,12 @@ class ShopiMindSink(Sink):
                 if warn:
                     self._warn_blanked([name])
 
+    @override
     def activate_version(self, new_version: int) -> None:
         """ShopiMind cannot list or purge by version: full-table versions are ignored quietly."""
         self.logger.debug("ACTIVATE_VERSION %s ignored for %s", new_version, self.stream_name)
 
+    @override
     def setup(self) -> None:
         """Say once, per stream, why it goes nowhere; stop if the user asked for that."""
         for old in self.shop.replaced_sinks(self.stream_name):
@@ -271,6 +281,7 @@ class ShopiMindSink(Sink):
                 raise TargetError(msg)
             self.logger.warning("Skipping stream '%s': %s", self.stream_name, self.route.reason)
 
+    @override
     def process_record(self, record: dict, context: dict) -> None:  # noqa: ARG002
         """Map and check one record, then buffer it as an upsert or a delete."""
         if self.resource is None or self.mapper is None:
@@ -419,6 +430,7 @@ class ShopiMindSink(Sink):
         if len(self._items) >= self.max_size:
             self._flush_items(after_references=self._assembled)
 
+    @override
     def process_batch(self, context: dict) -> None:  # noqa: ARG002
         """A checkpoint or the end of input: hand over what is buffered."""
         self._check_candidates()

@@ -21,6 +21,7 @@ from target_shopimind.child_sink import ChildSink
 from target_shopimind.children import ChildStore, ChildStreams, parse_child_streams
 from target_shopimind.claims import Claims
 from target_shopimind.client import DEFAULT_MAX_RETRY_SECONDS, ApiClient, check_api_key, check_base_url
+from target_shopimind.compat import override
 from target_shopimind.custom_api import CustomDataApi
 from target_shopimind.custom_data import CustomDefinitions, parse_specs
 from target_shopimind.custom_sink import CustomDataSink
@@ -274,6 +275,7 @@ class TargetShopiMind(Target):
     ).to_dict()
 
     @classmethod
+    @override
     def append_builtin_config(cls, config_jsonschema: dict) -> None:
         """The SDK's built-in settings minus those the target ignores, so they are not advertised."""
         super().append_builtin_config(config_jsonschema)
@@ -428,6 +430,7 @@ class TargetShopiMind(Target):
             self._injected = Injected.from_config(values)
         return self._injected
 
+    @override
     def get_sink_class(self, stream_name: str) -> type[Sink]:
         """`custom_data` streams get the custom data sink (it wins over routing); child streams go to the store."""
         if self.custom.spec(stream_name) is not None:
@@ -447,6 +450,7 @@ class TargetShopiMind(Target):
 
     # --- records the SDK refuses before our sink sees them ----------------------------
 
+    @override
     def _process_record_message(self, message_dict: dict) -> None:
         self._records_seen = True
         stream = str(message_dict.get("stream", ""))
@@ -547,12 +551,14 @@ class TargetShopiMind(Target):
 
     # --- checkpoints -----------------------------------------------------------------
 
+    @override
     def _drain_all(self, sink_list: Iterable[Sink], parallelism: int) -> None:  # noqa: ARG002
         """Hand buffers over in reference order; delivery keeps that order on the wire."""
         ordered = sorted(sink_list, key=_rank_of)
         for sink in ordered:
             self.drain_one(sink)
 
+    @override
     def _write_state_message(self, state: dict) -> None:
         """STATE only once everything before it is accepted or reported (assembled parents too)."""
         if self.children is not None and self.children.waiting():
@@ -565,6 +571,7 @@ class TargetShopiMind(Target):
         super()._write_state_message(value)
         self._state_written = True
 
+    @override
     def _process_state_message(self, message_dict: dict) -> None:
         """Every STATE from the tap: the lost-store guard of child streams, else a warning for a foreign store_id."""
         value = message_dict.get("value")
@@ -602,6 +609,7 @@ class TargetShopiMind(Target):
                 sync.keeper.end()
                 sync.current = None
 
+    @override
     def process_endofpipe(self) -> None:
         """Replay kept rejections, send assembled parents, flush, emit the final STATE, summarize.
 
@@ -653,6 +661,7 @@ class TargetShopiMind(Target):
             return
         self.client.check_key()
 
+    @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:  # noqa: ARG002
         """SIGTERM/SIGINT: note the stop; the reading thread settles and exits at a safe point.
 
@@ -679,6 +688,7 @@ class TargetShopiMind(Target):
         )
         self.process_endofpipe()
 
+    @override
     def _process_batch_message(self, message_dict: dict) -> None:
         """Refuse BATCH messages (the target does not advertise the capability).
 
@@ -698,6 +708,7 @@ class TargetShopiMind(Target):
         self.delivery.wait_idle()  # settled even when no STATE came before the bad line
 
     @classmethod
+    @override
     def invoke(  # type: ignore[override]
         cls,
         *,
@@ -717,7 +728,8 @@ class TargetShopiMind(Target):
             logging.getLogger(cls.name).error("target-shopimind stopped: %s", exc)  # noqa: TRY400
             sys.exit(1)
 
-    def listen(self, file_input: t.IO[str] | None = None) -> None:  # type: ignore[misc]
+    @override  # type: ignore[misc]  # the SDK marks listen final; the summary needs the running target
+    def listen(self, file_input: t.IO[str] | None = None) -> None:
         """Read the input; remembered so a failure can still print the summary."""
         _RUNNING.append(self)
         self.sync  # noqa: B018 - open the store before the first message: a bad one stops the run at start

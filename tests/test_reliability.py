@@ -35,6 +35,7 @@ from support import (
     write_config,
 )
 
+from target_shopimind.compat import override
 from target_shopimind.sandbox import ODD_200, Sandbox
 
 if t.TYPE_CHECKING:
@@ -492,6 +493,7 @@ class _RefuseAll(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    @override
     def log_message(self, format: str, *args: t.Any) -> None:  # noqa: A002
         """Quiet."""
 
