@@ -56,7 +56,7 @@ from target_shopimind.sandbox import DEFAULT_API_KEY, Sandbox  # noqa: E402
 TARGET = [sys.executable, "-m", "target_shopimind.target"]
 QUOTA_GOAL = 0.95
 FILL_GOAL = 0.99
-UNLIMITED_RPM = 1_000_000_000  # "no client-side cap" for the cost scenarios
+UNLIMITED_RPM = 100_000  # the setting's maximum: no client-side cap that matters for the cost scenarios
 TS = "2026-05-07T08:00:00+00:00"
 
 
