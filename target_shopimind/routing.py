@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import typing as t
 
 from target_shopimind.resources import BY_NAME, READ_ONLY, READ_ONLY_ALIASES, RESOURCES, Resource
+
+if t.TYPE_CHECKING:
+    from collections.abc import Mapping
 
 _ALIASES: dict[str, str] = {
     **{r.name: r.name for r in RESOURCES},
@@ -22,7 +26,7 @@ class Route:
     on_purpose: bool = False  # dropped by an explicit `null` in stream_resource_map
 
 
-def check_resource_map(mapping: dict[str, str | None]) -> list[str]:
+def check_resource_map(mapping: Mapping[str, str | None]) -> list[str]:
     """Errors for `stream_resource_map` values that name no resource."""
     known = set(BY_NAME) | set(READ_ONLY)
     return [
@@ -32,7 +36,7 @@ def check_resource_map(mapping: dict[str, str | None]) -> list[str]:
     ]
 
 
-def route(stream: str, mapping: dict[str, str | None] | None = None) -> Route:
+def route(stream: str, mapping: Mapping[str, str | None] | None = None) -> Route:
     """Explicit mapping first, then the stream name's last `-` segment and its aliases."""
     mapping = mapping or {}
     if stream in mapping:

@@ -276,7 +276,7 @@ class ShopiMindSink(Sink):
             self.shop.check_connection()
             return
         if self.resource is None and not self.route.on_purpose:
-            if self.shop.config.get("on_unknown_stream", "skip") == "fail":
+            if self.shop.settings.on_unknown_stream == "fail":
                 msg = f"{self.route.reason} (on_unknown_stream is 'fail'; set it to 'skip' to skip such streams)"
                 raise TargetError(msg)
             self.logger.warning("Skipping stream '%s': %s", self.stream_name, self.route.reason)
@@ -508,7 +508,7 @@ class ShopiMindSink(Sink):
         assert self.resource is not None
         assert self.mapper is not None
         resource = self.resource
-        if self.shop.config.get("on_deleted_record", "ignore") != "delete":
+        if self.shop.settings.on_deleted_record != "delete":
             self.tally.deletes_ignored += 1
             return
         if resource.delete_path is None:

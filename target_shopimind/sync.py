@@ -14,14 +14,13 @@ import typing as t
 
 from target_shopimind.changes import ChangeDetector
 from target_shopimind.replay import Kept, RejectionKeeper
-from target_shopimind.store import DEFAULT_FOLDER, SyncStore, item_hash, store_file
+from target_shopimind.store import SyncStore, item_hash, store_file
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Sequence
 
     from target_shopimind.delivery import Batch
-
-DEFAULT_BASE_URL = "https://core.shopimind.com"
+    from target_shopimind.settings import Settings
 
 
 @dataclasses.dataclass
@@ -48,26 +47,22 @@ class Sync:
         self._closed = False
 
     @classmethod
-    def open(cls, config: Mapping[str, t.Any], *, clock: Callable[[], float] = time.time) -> Sync:
-        """The store of `config`'s base_url + api_key, read-only under `dry_run`."""
-        path = store_file(
-            config.get("store_path") or DEFAULT_FOLDER,
-            config.get("base_url") or DEFAULT_BASE_URL,
-            config.get("api_key") or "",
-        )
+    def open(cls, settings: Settings, *, clock: Callable[[], float] = time.time) -> Sync:
+        """The store of the settings' base_url + api_key, read-only under `dry_run`."""
+        path = store_file(settings.store_path, settings.base_url, settings.api_key)
         store = SyncStore.open(
             path,
-            read_only=bool(config.get("dry_run")),
-            lock_timeout=float(config.get("store_lock_timeout_seconds", 60)),
+            read_only=settings.dry_run,
+            lock_timeout=settings.store_lock_timeout_seconds,
             clock=clock,
         )
         detector = ChangeDetector(
             store,
-            enabled=bool(config.get("change_detection", True)),
-            full_resync=bool(config.get("full_resync", False)),
-            resend_after_days=float(config.get("resend_after_days", 7)),
+            enabled=settings.change_detection,
+            full_resync=settings.full_resync,
+            resend_after_days=settings.resend_after_days,
         )
-        keeper = RejectionKeeper(store, enabled=bool(config.get("replay_rejected", True)))
+        keeper = RejectionKeeper(store, enabled=settings.replay_rejected)
         return cls(store, detector, keeper)
 
     @property

@@ -2,40 +2,34 @@
 
 from __future__ import annotations
 
-import decimal
 import logging
-import math
-import pathlib
-import re
 import signal
 import sys
 import time
 import typing as t
 
 from singer_sdk import Target
-from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, MissingKeyPropertiesError
 
 from target_shopimind import refused, routing
 from target_shopimind.child_sink import ChildSink
-from target_shopimind.children import ChildStore, ChildStreams, parse_child_streams
+from target_shopimind.children import ChildStore, ChildStreams
 from target_shopimind.claims import Claims
-from target_shopimind.client import DEFAULT_MAX_RETRY_SECONDS, ApiClient, check_api_key, check_base_url
+from target_shopimind.client import ApiClient
 from target_shopimind.compat import override
 from target_shopimind.custom_api import CustomDataApi
-from target_shopimind.custom_data import CustomDefinitions, parse_specs
+from target_shopimind.custom_data import CustomDefinitions
 from target_shopimind.custom_sink import CustomDataSink
 from target_shopimind.delivery import Delivery, Sender
 from target_shopimind.errors import InputError, KeyPropertyMissing, RecordRejected, TargetError
-from target_shopimind.mapping import Injected, source_zone, to_lang, to_upper
 from target_shopimind.progress import Progress, TimedLimiter
 from target_shopimind.reader import PositionedReader
 from target_shopimind.replay import Kept
 from target_shopimind.report import Report
-from target_shopimind.resources import RESOURCES, dependency_rank
+from target_shopimind.resources import dependency_rank
+from target_shopimind.settings import CONFIG_JSONSCHEMA, IGNORED_SDK_SETTINGS, Settings
 from target_shopimind.sinks import ShopiMindSink
 from target_shopimind.stopping import Interrupted, Stop
-from target_shopimind.store import DEFAULT_FOLDER
 from target_shopimind.sync import Sync
 
 if t.TYPE_CHECKING:
@@ -46,30 +40,10 @@ if t.TYPE_CHECKING:
     from singer_sdk.mapper import StreamMap
     from singer_sdk.sinks import Sink
 
-_RESOURCE_LIST = ", ".join(r.name for r in RESOURCES)
-# SDK built-ins the SDK appends to every target's settings that have no effect here: items always
-# upsert by key (`load_method`), and `_sdc_*` fields are always read and never sent
-# (`add_record_metadata`).
-IGNORED_SDK_SETTINGS = ("add_record_metadata", "load_method")
+    from target_shopimind.mapping import Injected
+
 _RANK = dependency_rank()
 _LAST = max(_RANK.values()) + 1  # custom data: after everything, its records may point to contacts
-MAX_CONCURRENT_REQUESTS = 32
-# name: (lowest, highest or None, default when absent); null is refused for settings with a default.
-_INTEGER_BOUNDS: dict[str, tuple[int, int | None, int | None]] = {
-    "max_requests_per_minute": (1, 100_000, 600),
-    "max_concurrent_requests": (1, MAX_CONCURRENT_REQUESTS, 4),
-    "max_retries": (0, 1000, 5),
-    "batch_size_rows": (1, None, None),
-    "max_rejected_records": (0, None, None),
-}
-# name: (default, zero allowed)
-_SECONDS: dict[str, tuple[float, bool]] = {
-    "request_timeout": (30.0, False),
-    "checkpoint_interval_seconds": (60.0, False),
-    "max_retry_seconds": (DEFAULT_MAX_RETRY_SECONDS, True),
-}
-_LANG = r"^[a-z]{2}$"
-_CURRENCY = r"^[A-Z]{3}$"
 
 
 class TargetShopiMind(Target):
@@ -79,200 +53,7 @@ class TargetShopiMind(Target):
     default_sink_class = ShopiMindSink
     message_reader_class = PositionedReader
 
-    config_jsonschema = th.PropertiesList(
-        th.Property(
-            "api_key",
-            th.StringType,
-            secret=True,
-            description="ShopiMind API key, sent as `spm-api-key`. Required unless `dry_run`.",
-        ),
-        th.Property(
-            "base_url",
-            th.StringType,
-            default="https://core.shopimind.com",
-            description="API root; requests go to `{base_url}/v1/...`. `http://` only for loopback hosts.",
-        ),
-        th.Property(
-            "stream_resource_map",
-            th.ObjectType(additional_properties=th.CustomType({"type": ["string", "null"]})),
-            default={},
-            description=(
-                "Stream name → resource name; wins over the default routing. `null` drops a stream on purpose. "
-                f"Resources: {_RESOURCE_LIST}."
-            ),
-        ),
-        th.Property(
-            "on_unknown_stream",
-            th.StringType,
-            default="skip",
-            allowed_values=["skip", "fail"],
-            description="A stream that routes to no resource: `skip` (one warning) or `fail` (stop the run).",
-        ),
-        th.Property(
-            "on_deleted_record",
-            th.StringType,
-            default="ignore",
-            allowed_values=["ignore", "delete"],
-            description="Records with `_sdc_deleted_at`: `ignore` counts them, `delete` sends them to bulk-delete.",
-        ),
-        th.Property("default_lang", th.StringType, description="ISO 639-1 `lang` for items that have none."),
-        th.Property("default_currency", th.StringType, description="ISO 4217 `currency` for items that have none."),
-        th.Property("shop_id", th.StringType, description="Added to every item that accepts it."),
-        th.Property("id_data_source", th.IntegerType, description="Added to every item that accepts it."),
-        th.Property("source_label", th.StringType, description="Added to every item that accepts it."),
-        th.Property(
-            "max_requests_per_minute",
-            th.IntegerType(minimum=1, maximum=100_000),
-            default=600,
-            description="Cap for all requests of the process (ShopiMind allows 600/min per key).",
-        ),
-        th.Property(
-            "max_concurrent_requests",
-            th.IntegerType(minimum=1, maximum=MAX_CONCURRENT_REQUESTS),
-            default=4,
-            description=f"Requests in flight at once, all resources together (1 to {MAX_CONCURRENT_REQUESTS}).",
-        ),
-        th.Property(
-            "request_timeout",
-            th.NumberType(exclusive_minimum=0),
-            default=30,
-            description="Seconds per request attempt, the whole answer included.",
-        ),
-        th.Property(
-            "max_retries",
-            th.IntegerType(minimum=0, maximum=1000),
-            default=5,
-            description="Retries per request for 408/429/5xx and network errors (see max_retry_seconds).",
-        ),
-        th.Property(
-            "max_retry_seconds",
-            th.NumberType(minimum=0),
-            default=DEFAULT_MAX_RETRY_SECONDS,
-            description=(
-                "Longest time one request is retried, from its first attempt; it stops at this or at "
-                "max_retries, whichever comes first."
-            ),
-        ),
-        th.Property(
-            "checkpoint_interval_seconds",
-            th.NumberType(exclusive_minimum=0),
-            default=60,
-            description="Longest time between two checkpoints (flush, then STATE) while records keep arriving.",
-        ),
-        th.Property(
-            "dry_run",
-            th.BooleanType,
-            default=False,
-            description="Route, map, validate and batch everything but send nothing.",
-        ),
-        th.Property(
-            "rejected_records_path",
-            th.StringType,
-            description="JSONL file every rejected record is appended to.",
-        ),
-        th.Property(
-            "max_rejected_records",
-            th.IntegerType(minimum=0),
-            description="Fail the run once more records than this have been rejected.",
-        ),
-        th.Property(
-            "custom_data",
-            th.ObjectType(
-                additional_properties=th.ObjectType(
-                    th.Property("definition", th.StringType, required=True),
-                    th.Property("unique_keys", th.ArrayType(th.StringType)),
-                    th.Property(
-                        "contact",
-                        th.ObjectType(
-                            th.Property("column", th.StringType, required=True),
-                            th.Property(
-                                "by",
-                                th.StringType,
-                                required=True,
-                                allowed_values=["email", "id_customer", "id_contact"],
-                            ),
-                        ),
-                    ),
-                )
-            ),
-            default={},
-            description=(
-                "Stream name → `{definition, unique_keys?, contact?}`: load the stream into that ShopiMind "
-                "custom data definition (found by name, else created from the stream's schema); wins over routing."
-            ),
-        ),
-        th.Property(
-            "data_source",
-            th.StringType,
-            description=(
-                "Label of the ShopiMind data source items are attributed to: found by label, created when absent; "
-                "its id fills `id_data_source`."
-            ),
-        ),
-        th.Property(
-            "child_streams",
-            th.CustomType({"type": ["object", "null"], "additionalProperties": {"type": "object"}}),
-            default={},
-            description=(
-                "Stream → {into, parent_key, value?}: rows assembled into a parent's array field "
-                "(orders.products, customers.group_ids, products.category_ids) instead of loaded on their own."
-            ),
-        ),
-        th.Property(
-            "source_timezone",
-            th.StringType,
-            default="UTC",
-            description=(
-                "IANA zone of date-times that arrive without an offset (shop databases often store local time): "
-                "they are read in this zone and sent as UTC."
-            ),
-        ),
-        th.Property(
-            "progress_interval_seconds",
-            th.NumberType,
-            default=30,
-            description="One progress line this often while a run goes on; 0 turns it off.",
-        ),
-        th.Property(
-            "store_path",
-            th.StringType,
-            default=DEFAULT_FOLDER,
-            description=(
-                "Folder of the sync store (SQLite), relative to the working directory; one file per "
-                "base_url + API-key fingerprint."
-            ),
-        ),
-        th.Property(
-            "change_detection",
-            th.BooleanType,
-            default=True,
-            description="Skip an item whose bytes equal what ShopiMind last accepted for its key.",
-        ),
-        th.Property(
-            "resend_after_days",
-            th.NumberType,
-            default=7,
-            description="Send an unchanged item again once its last acceptance is older than this; 0 sends every item.",
-        ),
-        th.Property(
-            "full_resync",
-            th.BooleanType,
-            default=False,
-            description="Send every item this run whatever the store says (the store is still updated).",
-        ),
-        th.Property(
-            "replay_rejected",
-            th.BooleanType,
-            default=True,
-            description="Replay the rejected records kept in the sync store when their stream comes again.",
-        ),
-        th.Property(
-            "store_lock_timeout_seconds",
-            th.NumberType,
-            default=60,
-            description="How long a run waits for another process using the same sync store before it stops.",
-        ),
-    ).to_dict()
+    config_jsonschema = CONFIG_JSONSCHEMA
 
     @classmethod
     @override
@@ -301,51 +82,52 @@ class TargetShopiMind(Target):
             setup_mapper=setup_mapper,
             message_reader=message_reader,
         )
-        if validate_config:
-            self._check_settings()
-        cfg = self.config
+        self.settings, errors = Settings.from_config(self.config)
+        if validate_config and errors:
+            raise ConfigValidationError("Config validation failed", errors=errors)
+        settings = self.settings
         self.stop = Stop()
         self.claims = Claims()
-        self._MAX_RECORD_AGE_IN_MINUTES = _seconds(cfg, "checkpoint_interval_seconds") / 60
+        self._MAX_RECORD_AGE_IN_MINUTES = settings.checkpoint_interval_seconds / 60
         self._injected: Injected | None = None
-        self.source_zone = source_zone(cfg.get("source_timezone"))
+        self.source_zone = settings.source_zone
         self.report = Report(
-            rejects_path=cfg.get("rejected_records_path"),
-            max_rejected=cfg.get("max_rejected_records"),
-            dry_run=bool(cfg.get("dry_run")),
+            rejects_path=settings.rejected_records_path,
+            max_rejected=settings.max_rejected_records,
+            dry_run=settings.dry_run,
         )
-        cap = _integer(cfg, "max_requests_per_minute")
+        cap = settings.max_requests_per_minute
         self.report.request_cap = cap
         # Notes request start times for the progress line; its waits end when a stop's grace is over.
         limiter = TimedLimiter(cap, sleep=self.stop.sleep_unless_aborted)
         self.client: ApiClient | None = None
-        if not cfg.get("dry_run"):
+        if not settings.dry_run:
             self.client = ApiClient(
-                base_url=cfg.get("base_url", "https://core.shopimind.com"),
-                api_key=cfg.get("api_key") or "",
+                base_url=settings.base_url,
+                api_key=settings.api_key,
                 limiter=limiter,
                 attempts=self.report,
-                timeout=_seconds(cfg, "request_timeout"),
-                max_retries=_integer(cfg, "max_retries"),
-                max_retry_seconds=_seconds(cfg, "max_retry_seconds"),
-                workers=_integer(cfg, "max_concurrent_requests"),
+                timeout=settings.request_timeout,
+                max_retries=settings.max_retries,
+                max_retry_seconds=settings.max_retry_seconds,
+                workers=settings.max_concurrent_requests,
                 stop=self.stop,
             )
         self.custom_api = CustomDataApi(self.client) if self.client is not None else None
-        self.custom = CustomDefinitions(parse_specs(cfg.get("custom_data"))[0], self.custom_api, self.report)
+        self.custom = CustomDefinitions(dict(settings.custom_data), self.custom_api, self.report)
         self._sender = Sender(self.client, self.report)
-        self.delivery = Delivery(self._sender, workers=_integer(cfg, "max_concurrent_requests"), stop=self.stop)
+        self.delivery = Delivery(self._sender, workers=settings.max_concurrent_requests, stop=self.stop)
         self._sync: Sync | None = None
         self._warned_store_id = False
         self.progress = Progress(
             self.report,
             limiter.starts if self.client is not None else None,
-            interval=float(cfg.get("progress_interval_seconds", 30)),
+            interval=settings.progress_interval_seconds,
             cap=cap,
         )
         self._routes: dict[str, routing.Route] = {}
         self.reading_stream = ""  # the input stream of the record being read (before stream maps)
-        self._key_fields = refused.KeyFields(cfg.get("stream_maps") or {})
+        self._key_fields = refused.KeyFields(settings.stream_maps)
         self._state_written = False
         self._records_seen = False
         self.children = self._open_children()
@@ -353,59 +135,20 @@ class TargetShopiMind(Target):
             self.message_reader.before_abort = self._keep_what_came_before
             self.message_reader.stop = self.stop
 
-    def _check_settings(self) -> None:
-        """Every setting that would fail later (or do something silly) is refused before anything is sent."""
-        cfg = self.config
-        errors = routing.check_resource_map(cfg.get("stream_resource_map") or {})
-        key = cfg.get("api_key")
-        if not cfg.get("dry_run") and not key:
-            errors.append("api_key is required (set TARGET_SHOPIMIND_API_KEY), unless dry_run is true")
-        problem = (check_api_key(key) if isinstance(key, str) else "api_key must be a string") if key else None
-        problem = problem or check_base_url(cfg.get("base_url", "https://core.shopimind.com"))
-        if problem:
-            errors.append(problem)
-        errors.extend(_number_errors(cfg))
-        errors.extend(_code_errors(cfg))
-        problem = _unwritable(cfg.get("rejected_records_path"))
-        if problem:
-            errors.append(problem)
-        errors.extend(parse_specs(cfg.get("custom_data"))[1])
-        if cfg.get("data_source") is not None and cfg.get("id_data_source") is not None:
-            errors.append("set either data_source (a label, found or created) or id_data_source (an id), not both")
-        if cfg.get("data_source") is not None and not str(cfg["data_source"]).strip():
-            errors.append("data_source must be a non-empty label")
-        children, child_errors = parse_child_streams(cfg.get("child_streams"))
-        errors += child_errors
-        errors += [
-            f"child_streams['{name}']: the stream is also in custom_data; a stream goes to one place"
-            for name in children
-            if name in (cfg.get("custom_data") or {})
-        ]
-        try:
-            source_zone(cfg.get("source_timezone"))
-        except ValueError as exc:
-            errors.append(str(exc))
-        if float(cfg.get("progress_interval_seconds", 30)) < 0:
-            errors.append("progress_interval_seconds must be 0 (off) or more")
-        if float(cfg.get("resend_after_days", 7)) < 0:
-            errors.append("resend_after_days must be 0 or more")
-        if errors:
-            raise ConfigValidationError("Config validation failed", errors=errors)
-
     def _open_children(self) -> ChildStreams | None:
         """The child streams of the config, over the sync store (None when there are none)."""
-        specs, _ = parse_child_streams(self.config.get("child_streams"))
+        specs = self.settings.child_streams
         if not specs:
             return None
-        folder = str(self.config.get("store_path") or DEFAULT_FOLDER)
         store = ChildStore(self.sync.store)  # the child tables live in the sync store's file
-        return ChildStreams(specs, store, store_path=folder, resource_of=lambda s: self.route(s).resource)
+        path = self.settings.store_path
+        return ChildStreams(specs, store, store_path=path, resource_of=lambda s: self.route(s).resource)
 
     @property
     def sync(self) -> Sync:
         """The sync store of this run, opened on first use (a bad store stops the run here)."""
         if self._sync is None:
-            self._sync = Sync.open(self.config, clock=type(self).clock)
+            self._sync = Sync.open(self.settings, clock=type(self).clock)
             self._sync.on_still_rejected = self.report.still_rejected
             self._sender.hooks = self._sync
         return self._sync
@@ -418,16 +161,14 @@ class TargetShopiMind(Target):
     def injected(self) -> Injected:
         """Settings added to items; `data_source` is resolved (found or created) on first use."""
         if self._injected is None:
-            values = dict(self.config)
-            label = self.config.get("data_source")
+            label, number = self.settings.data_source, None
             if label:
                 if self.custom_api is None:
                     self.report.note(f"data_source: would look up data source '{label}' and create it when absent")
                 else:
                     number, created = self.custom_api.data_source_id(label)
-                    values["id_data_source"] = number
                     self.report.note(f"data_source: {'created' if created else 'found'} '{label}' (id {number})")
-            self._injected = Injected.from_config(values)
+            self._injected = self.settings.injected(number)
         return self._injected
 
     @override
@@ -445,7 +186,7 @@ class TargetShopiMind(Target):
         if custom is not None:
             return routing.Route(stream, custom)
         if stream not in self._routes:
-            self._routes[stream] = routing.route(stream, self.config.get("stream_resource_map") or {})
+            self._routes[stream] = routing.route(stream, self.settings.stream_resource_map)
         return self._routes[stream]
 
     # --- records the SDK refuses before our sink sees them ----------------------------
@@ -741,64 +482,6 @@ class TargetShopiMind(Target):
 
 
 _RUNNING: list[TargetShopiMind] = []
-
-
-def _integer(cfg: t.Mapping[str, t.Any], name: str) -> int:
-    """An integer setting with its default (checked by `_number_errors`)."""
-    value = cfg.get(name)
-    return int(_INTEGER_BOUNDS[name][2] if value is None else value)  # type: ignore[arg-type]
-
-
-def _seconds(cfg: t.Mapping[str, t.Any], name: str) -> float:
-    """A duration setting with its default (checked by `_number_errors`)."""
-    value = cfg.get(name)
-    return float(_SECONDS[name][0] if value is None else value)
-
-
-def _number_errors(cfg: t.Mapping[str, t.Any]) -> list[str]:
-    errors = []
-    for name, (low, high, default) in _INTEGER_BOUNDS.items():
-        value = cfg.get(name)
-        if value is None and (name not in cfg or default is None):
-            continue
-        span = f"from {low} to {high}" if high is not None else f"of at least {low}"
-        if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
-            errors.append(f"{name} must be an integer {span} (got {value!r:.40})")
-    for name, (_, zero) in _SECONDS.items():
-        value = cfg.get(name)
-        if name not in cfg:
-            continue
-        number = None
-        if isinstance(value, (int, float, decimal.Decimal)) and not isinstance(value, bool):
-            number = float(value) if math.isfinite(value) else None
-        if number is None or number < 0 or (number == 0 and not zero):
-            errors.append(f"{name} must be a number of seconds {'≥' if zero else '>'} 0 (got {value!r:.40})")
-    return errors
-
-
-def _code_errors(cfg: t.Mapping[str, t.Any]) -> list[str]:
-    errors = []
-    lang, currency = cfg.get("default_lang"), cfg.get("default_currency")
-    if lang is not None and not (isinstance(lang, str) and re.match(_LANG, str(to_lang(lang)))):
-        errors.append(f"default_lang must be an ISO 639-1 code such as 'fr' (got {lang!r:.40})")
-    if currency is not None and not (isinstance(currency, str) and re.match(_CURRENCY, str(to_upper(currency)))):
-        errors.append(f"default_currency must be an ISO 4217 code such as 'EUR' (got {currency!r:.40})")
-    return errors
-
-
-def _unwritable(path: str | None) -> str | None:
-    """Why the rejects file cannot be appended to, or None (checked before anything is sent)."""
-    if not path:
-        return None
-    try:
-        target = pathlib.Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("a", encoding="utf-8"):
-            pass
-    except (OSError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        return f"rejected_records_path '{path:.200}' cannot be written ({reason})"
-    return None
 
 
 def _rank_of(sink: Sink) -> int:
