@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import typing as t
 
+from singer_sdk.helpers.conform import DatetimeErrorTreatmentEnum
 from singer_sdk.sinks import Sink
 
 from target_shopimind.children import ChildMapper
 from target_shopimind.compat import override
-from target_shopimind.errors import RecordRejected, TargetError
+from target_shopimind.errors import TargetError
 from target_shopimind.reader import PositionedReader
-from target_shopimind.sinks import _SchemaCheck
+from target_shopimind.record_checks import RecordCheck
 
 if t.TYPE_CHECKING:
     from singer_sdk.sinks.core import BaseJSONSchemaValidator
@@ -63,15 +64,21 @@ class ChildSink(Sink):
 
     @override
     def get_validator(self) -> BaseJSONSchemaValidator | None:
-        """Schema check that rejects one row instead of failing the run."""
-        return _SchemaCheck(self.schema) if self.validate_schema else None
+        """The record check: it notes what is wrong and `process_record` refuses that row alone."""
+        self.checks = RecordCheck(self.schema, check_schema=self.validate_schema, name_date_field=False)
+        return self.checks
+
+    @property
+    @override
+    def datetime_error_treatment(self) -> DatetimeErrorTreatmentEnum:
+        """NULL: the record check has refused (and nulled) every date-time the SDK cannot parse."""
+        return DatetimeErrorTreatmentEnum.NULL
 
     @override
-    def _validate_and_parse(self, record: dict) -> dict:
-        try:
-            return super()._validate_and_parse(record)
-        except ValueError as exc:  # an unparsable date-time in a date-time field
-            raise RecordRejected([str(exc)]) from exc
+    def preprocess_record(self, record: dict, context: dict) -> dict:  # noqa: ARG002
+        """Missing key properties refuse the row here, before the SDK would stop the run for them."""
+        self.checks.missing_keys(record, self.key_properties)
+        return record
 
     @override
     def setup(self) -> None:
@@ -97,6 +104,9 @@ class ChildSink(Sink):
             self.tally.replayed += 1  # a kept rejection of an earlier run (stored now, it leaves the replay queue)
         else:
             self.tally.received += 1
+        if self.checks.problems:
+            self.reject(self.mapper.key_of(record)[0] or "?", self.checks.problems, record)
+            return
         if record.get("_sdc_deleted_at") is not None:
             key, errors = self.mapper.key_of(record)
             if key is None:

@@ -14,7 +14,7 @@ from singer_sdk.singerlib.exceptions import InvalidInputLine
 from singer_sdk.singerlib.json import deserialize_json
 
 from target_shopimind.compat import override
-from target_shopimind.errors import InputError, RecordBeforeSchema
+from target_shopimind.errors import InputError, RecordBeforeSchema, TargetError
 from target_shopimind.stopping import Interrupted, Stop
 
 _STREAM = re.compile(rb'"stream"\s*:\s*"([^"\\]{1,200})"')
@@ -42,6 +42,11 @@ class PositionedReader(SingerReader):
         self.stop = Stop()
         self.waiting_for_input = False
         self.stopping = False
+        # Told of each RECORD before the target handles it (the record as the tap sent it).
+        self.on_record: t.Callable[[dict], None] | None = None
+        # Told of an error the target raised for a RECORD; True: the record was refused, go on.
+        self.refuse: t.Callable[[dict, Exception], bool] | None = None
+        self._callbacks: dict[str, t.Callable[[dict], None]] = {}
 
     @property
     @override
@@ -61,6 +66,7 @@ class PositionedReader(SingerReader):
     ) -> collections.Counter[str]:
         """Dispatch each message; on an unreadable one, keep what came before, then stop."""
         stats: collections.Counter[str] = collections.Counter()
+        self._callbacks = callbacks
         lines = iter(file_input or self.default_input)
         try:
             while True:
@@ -77,6 +83,7 @@ class PositionedReader(SingerReader):
                     raise InputError(self.line, f"unknown message type {kind!r}", message.get("stream"))
                 if kind == "RECORD":
                     self.records[str(message.get("stream"))] += 1
+                    callback = self.dispatch_record
                 try:
                     callback(message)
                 except RecordsWithoutSchemaException:
@@ -89,6 +96,21 @@ class PositionedReader(SingerReader):
                 self.before_abort()
             raise
         return stats
+
+    def dispatch_record(self, message: dict) -> None:
+        """Hand one RECORD to the target; an error it raises for that record alone refuses the record.
+
+        Also how kept records of earlier runs are replayed at the end of input, on the same path.
+        """
+        if self.on_record is not None:
+            self.on_record(message)
+        try:
+            self._callbacks["RECORD"](message)
+        except (TargetError, Interrupted, RecordsWithoutSchemaException, InvalidInputLine):
+            raise
+        except Exception as exc:
+            if self.refuse is None or not self.refuse(message, exc):
+                raise
 
     def _next_line(self, lines: t.Iterator[t.Any]) -> t.Any:
         """The next line, None at the end; a stop signal ends the input here (a safe point)."""

@@ -5,23 +5,23 @@ from __future__ import annotations
 import decimal
 import json
 import math
-import re
 import typing as t
 
-import jsonschema
+from singer_sdk.helpers.conform import DatetimeErrorTreatmentEnum
 from singer_sdk.sinks import Sink
-from singer_sdk.sinks.core import BaseJSONSchemaValidator
-from singer_sdk.typing import DEFAULT_JSONSCHEMA_VALIDATOR
 
 from target_shopimind import validation
 from target_shopimind.compat import override
 from target_shopimind.delivery import Batch
-from target_shopimind.errors import RecordRejected, TargetError
-from target_shopimind.mapping import ItemMapper, dumps, is_blank_date
+from target_shopimind.errors import KeyPropertyMissing, TargetError
+from target_shopimind.mapping import ItemMapper, dumps
 from target_shopimind.reader import PositionedReader
+from target_shopimind.record_checks import BlankDate, RecordCheck, datelike, nullable
 from target_shopimind.resources import DELETE_BATCH, MAX_BODY_BYTES
 
 if t.TYPE_CHECKING:
+    from singer_sdk.sinks.core import BaseJSONSchemaValidator
+
     from target_shopimind.replay import Kept
     from target_shopimind.target import TargetShopiMind
 
@@ -32,8 +32,6 @@ _BODY_ROOM = MAX_BODY_BYTES - 1024
 # What one odd value (NaN, 1e30 as a price, an unpaired surrogate, deep nesting) raises while
 # it is mapped or serialized: it becomes a rejection of its record, never a crash of the run.
 _UNMAPPABLE = (ArithmeticError, ValueError, TypeError, RecursionError)
-# The field the SDK names when it cannot parse a date-time ("... for field 'created_at'.").
-_SDK_FIELD = re.compile(r"for field '([^']+)'")
 
 
 def _not_finite(value: object) -> bool:
@@ -65,89 +63,6 @@ def _problem(exc: BaseException) -> str:
     return f"value cannot be mapped ({type(exc).__name__})"
 
 
-_PLAIN_KEYWORDS = frozenset({"type", "format", "description", "title", "default", "examples", "$comment"})
-_JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float, decimal.Decimal),
-    "boolean": (bool,),
-    "null": (type(None),),
-    "object": (dict,),
-    "array": (list,),
-}
-
-
-def _plain_types(schema: dict[str, t.Any]) -> dict[str, tuple[type, ...]] | None:
-    """Allowed Python types per property when the schema only declares types, else None."""
-    if schema.get("additionalProperties") is False or set(schema) - {"type", "properties", "required", "$schema"}:
-        return None
-    plain: dict[str, tuple[type, ...]] = {}
-    for name, prop in schema.get("properties", {}).items():
-        if not isinstance(prop, dict) or set(prop) - _PLAIN_KEYWORDS:
-            return None
-        declared = prop.get("type")
-        kinds = [declared] if isinstance(declared, str) else declared
-        if kinds is None:
-            continue  # anything goes
-        if not all(k in _JSON_TYPES for k in kinds):
-            return None
-        plain[name] = tuple(c for k in kinds for c in _JSON_TYPES[k])
-    return plain
-
-
-def _members(prop: dict[str, t.Any]) -> list[dict[str, t.Any]]:
-    return [prop, *(m for m in prop.get("anyOf", ()) if isinstance(m, dict))]
-
-
-def _datelike(prop: object) -> bool:
-    """A property the SDK parses into a date or date-time."""
-    return isinstance(prop, dict) and any(m.get("format") in {"date", "date-time"} for m in _members(prop))
-
-
-def _nullable(prop: dict[str, t.Any]) -> bool:
-    """Whether the property's schema allows null."""
-    for member in _members(prop):
-        declared = member.get("type")
-        if declared == "null" or (isinstance(declared, list) and "null" in declared):
-            return True
-    return False
-
-
-class _SchemaCheck(BaseJSONSchemaValidator):
-    """The SDK's schema check, rejecting one record instead of stopping the run.
-
-    Flat, type-only schemas (what database taps send) are checked with isinstance;
-    anything else, and any doubt, goes to the full JSON Schema validator.
-    """
-
-    def __init__(self, schema: dict[str, t.Any]) -> None:
-        super().__init__(schema)
-        self.validator = DEFAULT_JSONSCHEMA_VALIDATOR(schema, format_checker=jsonschema.FormatChecker(formats=()))
-        self.plain = _plain_types(schema)
-        self.required = tuple(schema.get("required", ()))
-
-    def _plainly_valid(self, record: dict[str, t.Any]) -> bool:
-        plain = self.plain
-        if plain is None or any(name not in record for name in self.required):
-            return False
-        for name, value in record.items():
-            allowed = plain.get(name)
-            if allowed is None:
-                continue
-            if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
-                return False
-        return True
-
-    @override
-    def validate(self, record: dict[str, t.Any]) -> None:
-        if self._plainly_valid(record):
-            return
-        error = next(iter(self.validator.iter_errors(record)), None)
-        if error is not None:
-            where = ".".join(str(p) for p in error.absolute_path) or "record"
-            raise RecordRejected([f"{where}: {error.message} (the stream's schema)"])
-
-
 class ShopiMindSink(Sink):
     """Buffers one stream's items; a full buffer becomes a batch at once."""
 
@@ -169,7 +84,7 @@ class ShopiMindSink(Sink):
             if self.resource
             else None
         )
-        self._blank_dates = self._blankable_dates()
+        self.checks.blank_dates = tuple(self._blankable_dates())
         self._warned_fields = False
         self._warned_sdk = False  # the stream's one warning about SDK-typed fields its items lack
         self.sync = target.sync
@@ -214,28 +129,27 @@ class ShopiMindSink(Sink):
 
     @override
     def get_validator(self) -> BaseJSONSchemaValidator | None:
-        """Schema check that rejects one record instead of failing the run."""
-        return _SchemaCheck(self.schema) if self.validate_schema else None
+        """The record check: it notes what is wrong and `process_record` refuses that record alone."""
+        self.checks = RecordCheck(self.schema, check_schema=self.validate_schema)
+        return self.checks
+
+    @property
+    @override
+    def datetime_error_treatment(self) -> DatetimeErrorTreatmentEnum:
+        """NULL: the record check has refused (and nulled) every date-time the SDK cannot parse."""
+        return DatetimeErrorTreatmentEnum.NULL
 
     @override
-    def _validate_and_parse(self, record: dict) -> dict:
-        if self._blank_dates:
-            self._blank_zero_dates(record)
-        try:
-            return super()._validate_and_parse(record)
-        except RecordRejected as exc:  # the stream's schema check
-            exc.stream = self.stream_name
-            raise
-        except ValueError as exc:  # an unparsable date-time in a date-time field
-            found = _SDK_FIELD.search(str(exc))
-            problem = f"{found.group(1)}: not a valid date-time ({exc})" if found else str(exc)
-            raise RecordRejected([problem], stream=self.stream_name) from exc
+    def preprocess_record(self, record: dict, context: dict) -> dict:  # noqa: ARG002
+        """Missing key properties refuse the record here, before the SDK would stop the run for them."""
+        self.checks.missing_keys(record, self.key_properties)
+        return record
 
-    def _blankable_dates(self) -> list[tuple[str, bool, bool]]:
-        """Date properties whose empty or zero value means "unknown": (name, may be null, warn).
+    def _blankable_dates(self) -> list[BlankDate]:
+        """Date properties whose empty or zero value means "unknown".
 
         The SDK parses them before `process_record`, and `0000-00-00` is no date: such a value
-        becomes null here unless the field is a required one (then the record is rejected).
+        becomes null unless the field is a required one (then the record is rejected).
         """
         if self.resource is None:
             return []
@@ -245,20 +159,10 @@ class ShopiMindSink(Sink):
         found = []
         for name, prop in self.schema.get("properties", {}).items():
             field = fields.get(name)
-            if not _datelike(prop) or name in keys or (field is not None and field.required):
+            if not datelike(prop) or name in keys or (field is not None and field.required):
                 continue
-            found.append((name, _nullable(prop), field is not None or name in flat))
+            found.append(BlankDate(name, nullable(prop), field is not None or name in flat))
         return found
-
-    def _blank_zero_dates(self, record: dict) -> None:
-        for name, nullable, warn in self._blank_dates:
-            if is_blank_date(record.get(name)):
-                if nullable:
-                    record[name] = None
-                else:
-                    del record[name]  # the stream's schema would refuse a null
-                if warn:
-                    self._warn_blanked([name])
 
     @override
     def activate_version(self, new_version: int) -> None:
@@ -268,10 +172,6 @@ class ShopiMindSink(Sink):
     @override
     def setup(self) -> None:
         """Say once, per stream, why it goes nowhere; stop if the user asked for that."""
-        for old in self.shop.replaced_sinks(self.stream_name):
-            # A new SCHEMA replaced that sink: its buffer goes first, so no record of it is
-            # overtaken by a newer version buffered here.
-            self.shop.drain_one(old)
         if self.stream_name == PROBE_STREAM:
             self.shop.check_connection()
             return
@@ -284,13 +184,19 @@ class ShopiMindSink(Sink):
     @override
     def process_record(self, record: dict, context: dict) -> None:  # noqa: ARG002
         """Map and check one record, then buffer it as an upsert or a delete."""
+        checks = self.checks
         if self.resource is None or self.mapper is None:
-            self.tally.skipped += 1
+            self._skip()
             return
         if self.sync.replaying:
             self.tally.replayed += 1  # a kept rejection of an earlier run, not a record of this input
         else:
             self.tally.received += 1
+        if checks.blanked:
+            self._warn_blanked(checks.blanked)
+        if checks.problems:
+            self._refuse(record, checks.problems)
+            return
         known, key_source = self.mapper.known, self.mapper.key_source
         odd = next((k for k, v in record.items() if _not_finite(v) and (k in known or k == key_source)), None)
         if odd is not None:
@@ -322,6 +228,24 @@ class ShopiMindSink(Sink):
             self._keep_parent(item)
             return
         self.offer(item)
+
+    def _skip(self) -> None:
+        """A record of a stream that goes nowhere: counted; without its key, the SDK's own error."""
+        if self.checks.missing:  # no resource, so no report to keep the record in
+            reader = self.shop.message_reader
+            line = reader.line if isinstance(reader, PositionedReader) else 0
+            problem = f"record without its key property {', '.join(self.checks.missing)}"
+            raise KeyPropertyMissing(line, problem, self.shop.reading_stream or self.stream_name)
+        self.tally.skipped += 1
+
+    def _refuse(self, record: dict, problems: list[str]) -> None:
+        """A record the SDK's checks refused: reported under the key its item would have had."""
+        assert self.mapper is not None
+        try:
+            item = self.mapper.map(record, want_dropped=False)[0]
+        except Exception:  # noqa: BLE001 - the item is only used for its key and the report
+            item = record
+        self.reject(self.mapper.key_of(item), problems, item)
 
     def _keep_parent(self, item: dict) -> None:
         """A parent of child streams: kept in the store, assembled and sent at the end of input."""

@@ -9,7 +9,7 @@ import time
 import typing as t
 
 from singer_sdk import Target
-from singer_sdk.exceptions import ConfigValidationError, MissingKeyPropertiesError
+from singer_sdk.exceptions import ConfigValidationError
 
 from target_shopimind import refused, routing
 from target_shopimind.child_sink import ChildSink
@@ -21,7 +21,7 @@ from target_shopimind.custom_api import CustomDataApi
 from target_shopimind.custom_data import CustomDefinitions
 from target_shopimind.custom_sink import CustomDataSink
 from target_shopimind.delivery import Delivery, Sender
-from target_shopimind.errors import InputError, KeyPropertyMissing, RecordRejected, TargetError
+from target_shopimind.errors import InputError, TargetError
 from target_shopimind.progress import Progress, TimedLimiter
 from target_shopimind.reader import PositionedReader
 from target_shopimind.replay import Kept
@@ -126,6 +126,7 @@ class TargetShopiMind(Target):
             cap=cap,
         )
         self._routes: dict[str, routing.Route] = {}
+        self.sinks: dict[str, Sink] = {}  # the latest sink of each stream (after stream maps)
         self.reading_stream = ""  # the input stream of the record being read (before stream maps)
         self._key_fields = refused.KeyFields(settings.stream_maps)
         self._state_written = False
@@ -134,6 +135,8 @@ class TargetShopiMind(Target):
         if isinstance(self.message_reader, PositionedReader):
             self.message_reader.before_abort = self._keep_what_came_before
             self.message_reader.stop = self.stop
+            self.message_reader.on_record = self._record_arrived
+            self.message_reader.refuse = self._refuse_record
 
     def _open_children(self) -> ChildStreams | None:
         """The child streams of the config, over the sync store (None when there are none)."""
@@ -153,9 +156,27 @@ class TargetShopiMind(Target):
             self._sender.hooks = self._sync
         return self._sync
 
-    def replaced_sinks(self, stream: str) -> list[Sink]:
-        """Sinks of `stream` that a new SCHEMA retired and the SDK has not drained yet."""
-        return [sink for sink in self._sinks_to_clear if sink.stream_name == stream]
+    @override
+    def get_sink(
+        self,
+        stream_name: str,
+        *,
+        record: dict | None = None,
+        schema: dict | None = None,
+        key_properties: t.Sequence[str] | None = None,
+    ) -> Sink:
+        """A sink a new SCHEMA replaces hands its buffer over first.
+
+        So no record of it is overtaken by a newer version of the same item buffered in the new
+        sink (the SDK itself drains a replaced sink only at the next checkpoint).
+        """
+        old = self.sinks.get(stream_name) if schema is not None else None
+        sink = super().get_sink(stream_name, record=record, schema=schema, key_properties=key_properties)
+        if sink is not old and schema is not None:
+            self.sinks[stream_name] = sink  # kept here too: the target never reads the SDK's own table
+            if old is not None:
+                self.drain_one(old)
+        return sink
 
     @property
     def injected(self) -> Injected:
@@ -189,10 +210,10 @@ class TargetShopiMind(Target):
             self._routes[stream] = routing.route(stream, self.settings.stream_resource_map)
         return self._routes[stream]
 
-    # --- records the SDK refuses before our sink sees them ----------------------------
+    # --- records: what the reader tells, what a stream map refuses -------------------
 
-    @override
-    def _process_record_message(self, message_dict: dict) -> None:
+    def _record_arrived(self, message_dict: dict) -> None:
+        """Before the SDK handles a RECORD: note its input stream and keep it as the tap sent it (for replay)."""
         self._records_seen = True
         stream = str(message_dict.get("stream", ""))
         self.reading_stream = stream
@@ -205,90 +226,43 @@ class TargetShopiMind(Target):
                 # As the tap sent it: the SDK's stream maps work on a copy of this dict.
                 sync.current = Kept(stream, key_properties, message_dict.get("record") or {})
                 sync.keeper.arrived(sync.current)
-        try:
-            super()._process_record_message(message_dict)
-        except RecordRejected as exc:
-            self._reject_unread(message_dict, exc.errors, alias=exc.stream)
-        except MissingKeyPropertiesError:
-            sink = self._sink_of(stream)
-            raw = message_dict.get("record") or {}
-            record = refused.transformed(self.mapper.stream_maps.get(stream, ()), None, raw) or raw
-            child = self._active_sink(stream)
-            if isinstance(child, ChildSink):
-                missing = [k for k in child.key_properties if k not in record]
-                self._reject_unread(message_dict, [f"{k}: the stream's key property is missing" for k in missing])
-                return
-            missing = [k for k in (sink.key_properties if sink else ()) if k not in record]
-            if sink is None or sink.resource is None:
-                reader = self.message_reader
-                line = reader.line if isinstance(reader, PositionedReader) else 0
-                problem = f"record without its key property {', '.join(missing) or '(unknown)'}"
-                raise KeyPropertyMissing(line, problem, stream) from None
-            self._reject_unread(message_dict, [f"{k}: the stream's key property is missing" for k in missing])
-        except TargetError:
-            raise
-        except Exception:
-            # A user's stream-map expression that fails on this record refuses the record, not the run.
-            failed = refused.failing_map(self.mapper.stream_maps.get(stream, ()), message_dict.get("record") or {})
-            if failed is None:
-                raise
-            broken, error = failed
-            self._reject_unread(message_dict, [refused.describe(error)], alias=broken.stream_alias, broken=broken)
 
-    def _active_sink(self, stream: str, alias: str | None = None) -> Sink | None:
-        if alias is None:
-            maps = self.mapper.stream_maps.get(stream) or []
-            alias = maps[0].stream_alias if maps else stream
-        return self._sinks_active.get(alias)
-
-    def _sink_of(self, stream: str, alias: str | None = None) -> ShopiMindSink | None:
-        sink = self._active_sink(stream, alias)
-        return sink if isinstance(sink, ShopiMindSink) else None
-
-    def _reject_unread(
-        self,
-        message_dict: dict,
-        errors: list[str],
-        *,
-        alias: str | None = None,
-        broken: StreamMap | None = None,
-    ) -> None:
-        """Report a record the SDK refused, under the key it would have had after stream maps and key filling."""
+    def _refuse_record(self, message_dict: dict, error: Exception) -> bool:
+        """A user's stream-map expression that fails on this record refuses the record, not the run."""
         stream = str(message_dict.get("stream", ""))
-        child = self._active_sink(stream, alias)
-        if isinstance(child, ChildSink):
-            raw = message_dict.get("record") or {}
-            record = refused.transformed(self.mapper.stream_maps.get(stream, ()), alias, raw) or raw
-            if self.sync.replaying:
-                child.tally.replayed += 1
-            else:
-                child.tally.received += 1
-            child.reject(child.mapper.key_of(record)[0] or "?", errors, record)
-            return
-        sink = self._sink_of(stream, alias)
-        if sink is None or sink.mapper is None:
-            if sink is not None:
-                sink.tally.skipped += 1
-            return
+        failed = refused.failing_map(self.mapper.stream_maps.get(stream, ()), message_dict.get("record") or {})
+        if failed is None:
+            return False
+        broken, problem = failed
+        self.logger.debug("Stream map of '%s' failed: %r", stream, error)
+        self._reject_unread(message_dict, [refused.describe(problem)], alias=broken.stream_alias, broken=broken)
+        return True
+
+    def _reject_unread(self, message_dict: dict, errors: list[str], *, alias: str, broken: StreamMap) -> None:
+        """Report a record whose stream map failed, under the key its map's key expressions give."""
         raw = message_dict.get("record") or {}
-        if broken is not None:  # the map failed: evaluate its key expressions alone
-            resource = sink.mapper.resource
-            wanted = {*resource.key, resource.id_field, *sink.key_properties}
-            source = self._key_fields.of(broken, raw, wanted)
-        else:
-            source = refused.transformed(self.mapper.stream_maps.get(stream, ()), alias, raw) or raw
+        sink = self.sinks.get(alias)
+        if not isinstance(sink, (ChildSink, ShopiMindSink)):
+            return
+        if isinstance(sink, ShopiMindSink) and sink.mapper is None:
+            sink.tally.skipped += 1
+            return
         if self.sync.replaying:
             sink.tally.replayed += 1
         else:
             sink.tally.received += 1
+        if isinstance(sink, ChildSink):
+            sink.reject(sink.mapper.key_of(raw)[0] or "?", errors, raw)
+            return
+        assert sink.mapper is not None
+        resource = sink.mapper.resource
+        source = self._key_fields.of(broken, raw, {*resource.key, resource.id_field, *sink.key_properties})
         try:
             item = sink.mapper.map(source, want_dropped=False)[0]
-        except Exception:  # noqa: BLE001 - the item is only shown in the report
+        except Exception:  # noqa: BLE001 - the item is only used for its key
             item = source
-        reader = self.message_reader
-        where = reader.position(stream) if isinstance(reader, PositionedReader) else ""
         # A record no stream map could transform is shown as the tap sent it.
-        sink.reject(sink.mapper.key_of(item), errors, raw if broken is not None else item, where=where)
+        sink.reject(sink.mapper.key_of(item), errors, raw)
 
     # --- checkpoints -----------------------------------------------------------------
 
@@ -338,14 +312,14 @@ class TargetShopiMind(Target):
 
     def _replay_kept(self) -> None:
         """Kept rejections of the streams of this run go through maps, mapping and validation again."""
-        sync = self.sync
-        if not sync.keeper.enabled:
+        sync, reader = self.sync, self.message_reader
+        if not sync.keeper.enabled or not isinstance(reader, PositionedReader):
             return
         for row_id, kept in sync.keeper.to_replay(set(self.mapper.stream_maps)):
             sync.keeper.begin(row_id)
             sync.current = kept
             try:
-                self._process_record_message({"type": "RECORD", "stream": kept.stream, "record": kept.record})
+                reader.dispatch_record({"type": "RECORD", "stream": kept.stream, "record": kept.record})
             finally:
                 sync.keeper.end()
                 sync.current = None
@@ -372,13 +346,13 @@ class TargetShopiMind(Target):
 
     def _send_assembled(self, children: ChildStreams) -> None:
         """Every parent whose row or children changed, with all its children, in reference order."""
-        for active in sorted(self._sinks_active.values(), key=_rank_of):
+        for active in sorted(self.sinks.values(), key=_rank_of):
             self.drain_one(active)  # what came on its own goes first
         for stream, item in children.assembled():
-            sink = self._sinks_active.get(stream)
+            sink = self.sinks.get(stream)
             if not isinstance(sink, ShopiMindSink):
                 # The parent's stream did not come in this run: a sink for its stored items.
-                sink = self.add_sink(stream, {"type": "object", "properties": {}}, None)
+                sink = self.get_sink(stream, schema={"type": "object", "properties": {}})
             if isinstance(sink, ShopiMindSink) and sink.resource is not None:
                 sink.offer(item, assembled=True)
 

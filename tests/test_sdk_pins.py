@@ -18,16 +18,11 @@ from singer_sdk import Sink, Target
 from singer_sdk.io_base import SingerReader
 
 import target_shopimind
+from target_shopimind.record_checks import datelike_kind
 from target_shopimind.target import TargetShopiMind
 
 # (owner, member, the SDK's signature, why the target touches it)
 PINNED_METHODS: list[tuple[type, str, str, str]] = [
-    (
-        Target,
-        "_process_record_message",
-        "(self, message_dict: 'dict') -> 'None'",
-        "overridden: a record the SDK refuses (schema, key property, stream map) is reported, not raised",
-    ),
     (
         Target,
         "_process_state_message",
@@ -59,10 +54,10 @@ PINNED_METHODS: list[tuple[type, str, str, str]] = [
         "overridden although @final: the running target is remembered so a failure still prints the summary",
     ),
     (
-        Sink,
-        "_validate_and_parse",
-        "(self, record: 'dict') -> 'dict'",
-        "overridden: an unparsable date-time rejects one record instead of failing the run",
+        Target,
+        "_process_batch_message",
+        "(self, message_dict: 'dict') -> 'None'",
+        "overridden: BATCH messages stop the run with one line (the SDK would load their files unchecked)",
     ),
     (
         SingerReader,
@@ -102,20 +97,89 @@ def test_the_package_still_overrides_what_is_pinned(owner: type, name: str) -> N
     assert overriders, f"no class of the package overrides {owner.__name__}.{name}: drop its pin"
 
 
-def test_sdk_drain_all_goes_through_the_pinned_members() -> None:
-    """`drain_all` (@final) drains `_sinks_to_clear` first, then `_sinks_active`, through `_drain_all`.
+def test_every_private_sdk_member_the_package_overrides_is_pinned() -> None:
+    """An override of a private SDK member that nobody pinned fails here."""
+    pinned = {(owner, name) for owner, name, _, _ in PINNED_METHODS}
+    bases = (Target, Sink, SingerReader)
+    unpinned = sorted(
+        f"{cls.__name__}.{name}"
+        for cls in _package_classes()
+        for base in bases
+        if issubclass(cls, base)
+        for name in vars(cls)
+        if name.startswith("_")
+        and not name.startswith(("__", "_abc_"))
+        and hasattr(base, name)
+        and (base, name) not in pinned
+    )
+    assert unpinned == []
 
-    The target reads `_sinks_to_clear` (a sink replaced by a new SCHEMA hands its buffer over
-    first) and `_sinks_active` (the sink of a stream, to report records the SDK refuses).
-    """
+
+def test_sdk_drain_all_goes_through_the_pinned_members() -> None:
+    """`drain_all` (@final) drains replaced sinks first, then the active ones, through `_drain_all`."""
     source = inspect.getsource(Target.drain_all)
     assert "self._drain_all(self._sinks_to_clear, 1)" in source
     assert "self._drain_all(self._sinks_active.values(), self.max_parallelism)" in source
     assert "self._write_state_message(" in source
-    target = TargetShopiMind(config={"dry_run": True})
+
+
+def _calls_in_order(function: t.Callable[..., t.Any], calls: list[str]) -> bool:
+    source = inspect.getsource(function)
+    places = [source.find(call) for call in calls]
+    return -1 not in places and places == sorted(places)
+
+
+def test_sdk_checks_a_record_in_the_order_the_sinks_rely_on() -> None:
+    """The sinks refuse records on public hooks, and that relies on the SDK's order per record.
+
+    The validator runs before date-times are parsed (so it finds the unparsable ones first),
+    `preprocess_record` before the key-property check (so it fills and notes missing keys),
+    and `process_record` last (where the record is refused).
+    """
+    assert _calls_in_order(
+        Target._process_record_message,
+        [
+            "sink._validate_and_parse(",
+            "sink.preprocess_record(",
+            "sink._singer_validate_message(",
+            "sink.process_record(",
+        ],
+    )
+    assert _calls_in_order(
+        Sink._validate_and_parse, ["self._validator.validate(record)", "self._parse_timestamps_in_record("]
+    )
+    assert "treatment=self.datetime_error_treatment" in inspect.getsource(Sink._validate_and_parse)
+
+
+@pytest.mark.parametrize(
+    "prop",
+    [
+        {"type": "string", "format": "date-time"},
+        {"type": ["string", "null"], "format": "date"},
+        {"type": ["null", "string"], "format": "time"},
+        {"anyOf": [{"type": "null"}, {"type": "string", "format": "date-time"}]},
+        {"type": "string"},
+        {"type": "integer", "format": "date-time"},
+        {"format": "date-time"},
+        {"anyOf": [{"type": "integer"}, {"type": "number"}]},
+    ],
+)
+def test_record_check_finds_the_date_fields_the_sdk_parses(prop: dict[str, t.Any]) -> None:
+    """The record check looks at exactly the properties the SDK parses as dates."""
+    from singer_sdk.helpers._typing import get_datelike_property_type  # noqa: PLC0415 - the SDK's private rule
+
+    assert datelike_kind(prop) == get_datelike_property_type(prop)
+
+
+def test_sdk_get_sink_replaces_a_sink_on_a_new_schema() -> None:
+    """`get_sink` with a changed schema returns a new sink: the target drains the old one there."""
+    target = TargetShopiMind(config={"dry_run": True, "stream_resource_map": {"s": "customers"}})
     try:
-        assert target._sinks_active == {}
-        assert target._sinks_to_clear == []
+        first = target.get_sink("s", schema={"type": "object", "properties": {"id": {"type": "integer"}}})
+        second = target.get_sink("s", schema={"type": "object", "properties": {"id": {"type": "string"}}})
+        assert second is not first
+        assert target.sinks["s"] is second
+        assert target.get_sink("s") is second
     finally:
         target.close()
 
