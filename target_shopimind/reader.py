@@ -17,6 +17,9 @@ from target_shopimind.compat import override
 from target_shopimind.errors import InputError, RecordBeforeSchema, TargetError
 from target_shopimind.stopping import Interrupted, Stop
 
+BATCH_REFUSED = (
+    "BATCH messages are not supported; configure the tap to send RECORD messages (turn its `batch_config` off)"
+)
 _STREAM = re.compile(rb'"stream"\s*:\s*"([^"\\]{1,200})"')
 
 
@@ -44,6 +47,11 @@ class PositionedReader(SingerReader):
         self.stopping = False
         # Told of each RECORD before the target handles it (the record as the tap sent it).
         self.on_record: t.Callable[[dict], None] | None = None
+        # Told of each STATE before the target keeps it; may stop the run.
+        self.on_state: t.Callable[[dict], None] | None = None
+        # Told once before the first line is read, and when a stop signal ended the input early.
+        self.on_start: t.Callable[[], None] | None = None
+        self.on_interrupted: t.Callable[[], None] | None = None
         # Told of an error the target raised for a RECORD; True: the record was refused, go on.
         self.refuse: t.Callable[[dict, Exception], bool] | None = None
         self._callbacks: dict[str, t.Callable[[dict], None]] = {}
@@ -64,9 +72,14 @@ class PositionedReader(SingerReader):
         file_input: t.IO[t.Any] | None,
         callbacks: dict[str, t.Callable[[dict], None]],
     ) -> collections.Counter[str]:
-        """Dispatch each message; on an unreadable one, keep what came before, then stop."""
+        """Dispatch each message; on an unreadable one, keep what came before, then stop.
+
+        A stop signal ends the input early: the target then settles what it read, as at the end.
+        """
         stats: collections.Counter[str] = collections.Counter()
         self._callbacks = callbacks
+        if self.on_start is not None:
+            self.on_start()
         lines = iter(file_input or self.default_input)
         try:
             while True:
@@ -77,25 +90,37 @@ class PositionedReader(SingerReader):
                 message = self._parse(raw)
                 if message is None:
                     continue
-                kind = message["type"]
-                callback = callbacks.get(kind)
-                if callback is None:
-                    raise InputError(self.line, f"unknown message type {kind!r}", message.get("stream"))
-                if kind == "RECORD":
-                    self.records[str(message.get("stream"))] += 1
-                    callback = self.dispatch_record
-                try:
-                    callback(message)
-                except RecordsWithoutSchemaException:
-                    raise RecordBeforeSchema(self.line, "RECORD before its SCHEMA", message.get("stream")) from None
-                except InvalidInputLine as exc:
-                    raise InputError(self.line, str(exc).split(":")[0], message.get("stream")) from None
-                stats[kind] += 1
+                stats[self._dispatch(message, callbacks)] += 1
         except InputError:  # includes errors raised by the target for this line
             if self.before_abort is not None:
                 self.before_abort()
             raise
+        except Interrupted:
+            if self.on_interrupted is None:
+                raise
+            self.on_interrupted()
         return stats
+
+    def _dispatch(self, message: dict, callbacks: dict[str, t.Callable[[dict], None]]) -> str:
+        """Hand one message to the target; returns its type."""
+        kind = str(message["type"])
+        callback = callbacks.get(kind)
+        if callback is None:
+            raise InputError(self.line, f"unknown message type {kind!r}", message.get("stream"))
+        if kind == "BATCH":  # the SDK would hand the files' records to the sinks unchecked
+            raise InputError(self.line, BATCH_REFUSED, message.get("stream"))
+        if kind == "RECORD":
+            self.records[str(message.get("stream"))] += 1
+            callback = self.dispatch_record
+        elif kind == "STATE" and self.on_state is not None:
+            self.on_state(message)
+        try:
+            callback(message)
+        except RecordsWithoutSchemaException:
+            raise RecordBeforeSchema(self.line, "RECORD before its SCHEMA", message.get("stream")) from None
+        except InvalidInputLine as exc:
+            raise InputError(self.line, str(exc).split(":")[0], message.get("stream")) from None
+        return kind
 
     def dispatch_record(self, message: dict) -> None:
         """Hand one RECORD to the target; an error it raises for that record alone refuses the record.

@@ -21,7 +21,7 @@ from target_shopimind.custom_api import CustomDataApi
 from target_shopimind.custom_data import CustomDefinitions
 from target_shopimind.custom_sink import CustomDataSink
 from target_shopimind.delivery import Delivery, Sender
-from target_shopimind.errors import InputError, TargetError
+from target_shopimind.errors import TargetError
 from target_shopimind.progress import Progress, TimedLimiter
 from target_shopimind.reader import PositionedReader
 from target_shopimind.replay import Kept
@@ -135,7 +135,10 @@ class TargetShopiMind(Target):
         if isinstance(self.message_reader, PositionedReader):
             self.message_reader.before_abort = self._keep_what_came_before
             self.message_reader.stop = self.stop
+            self.message_reader.on_start = self._start_listening
+            self.message_reader.on_interrupted = self._input_interrupted
             self.message_reader.on_record = self._record_arrived
+            self.message_reader.on_state = self._state_arrived
             self.message_reader.refuse = self._refuse_record
 
     def _open_children(self) -> ChildStreams | None:
@@ -286,8 +289,7 @@ class TargetShopiMind(Target):
         super()._write_state_message(value)
         self._state_written = True
 
-    @override
-    def _process_state_message(self, message_dict: dict) -> None:
+    def _state_arrived(self, message_dict: dict) -> None:
         """Every STATE from the tap: the lost-store guard of child streams, else a warning for a foreign store_id."""
         value = message_dict.get("value")
         if self.children is not None:
@@ -308,7 +310,6 @@ class TargetShopiMind(Target):
                 self.sync.store_id,
                 self.sync.store.path or "in memory",
             )
-        super()._process_state_message(message_dict)
 
     def _replay_kept(self) -> None:
         """Kept rejections of the streams of this run go through maps, mapping and validation again."""
@@ -393,29 +394,20 @@ class TargetShopiMind(Target):
             reader.stopping = True
             raise Interrupted
 
-    def _finish_after_signal(self) -> None:
-        """After a stop signal: flush, wait (within the grace) for every batch, emit STATE, summarize."""
+    def _start_listening(self) -> None:
+        """Before the first line: remembered so a failure can still print the summary; the store opens."""
+        _RUNNING.append(self)
+        self.sync  # noqa: B018 - open the store before the first message: a bad one stops the run at start
+        self.progress.start()
+
+    def _input_interrupted(self) -> None:
+        """A stop signal ended the input: the SDK's end of input follows (flush, STATE within the grace, summary)."""
         signum = self.stop.signum or signal.SIGTERM
         self.logger.info(
             "Received termination signal %d, draining all sinks (batches get %.0f s to settle)...",
             signum,
             self.stop.grace,
         )
-        self.process_endofpipe()
-
-    @override
-    def _process_batch_message(self, message_dict: dict) -> None:
-        """Refuse BATCH messages (the target does not advertise the capability).
-
-        Overridden (an SDK private member) because the SDK would hand the files' records to
-        `process_batch` unchecked; this stops at the message, after settling what came before.
-        """
-        reader = self.message_reader
-        line = reader.line if isinstance(reader, PositionedReader) else 0
-        problem = (
-            "BATCH messages are not supported; configure the tap to send RECORD messages (turn its `batch_config` off)"
-        )
-        raise InputError(line, problem, message_dict.get("stream"))
 
     def _keep_what_came_before(self) -> None:
         """Bad input: settle every record read before it, emit its STATE, then stop."""
@@ -442,17 +434,6 @@ class TargetShopiMind(Target):
             # Last, so it is the line a caller (Meltano's `config test`) shows as the reason.
             logging.getLogger(cls.name).error("target-shopimind stopped: %s", exc)  # noqa: TRY400
             sys.exit(1)
-
-    @override  # type: ignore[misc]  # the SDK marks listen final; the summary needs the running target
-    def listen(self, file_input: t.IO[str] | None = None) -> None:
-        """Read the input; remembered so a failure can still print the summary."""
-        _RUNNING.append(self)
-        self.sync  # noqa: B018 - open the store before the first message: a bad one stops the run at start
-        self.progress.start()
-        try:
-            super().listen(file_input)
-        except Interrupted:
-            self._finish_after_signal()
 
 
 _RUNNING: list[TargetShopiMind] = []

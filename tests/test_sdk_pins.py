@@ -25,12 +25,6 @@ from target_shopimind.target import TargetShopiMind
 PINNED_METHODS: list[tuple[type, str, str, str]] = [
     (
         Target,
-        "_process_state_message",
-        "(self, message_dict: 'dict') -> 'None'",
-        "overridden: child-stream assembly checks every STATE before the SDK keeps it",
-    ),
-    (
-        Target,
         "_drain_all",
         "(self, sink_list: 'Iterable[Sink]', parallelism: 'int') -> 'None'",
         "overridden: buffers are handed to delivery in reference order (groups before customers, ...)",
@@ -45,25 +39,13 @@ PINNED_METHODS: list[tuple[type, str, str, str]] = [
         Target,
         "_handle_termination",
         "(self, signum: 'int', frame: 'FrameType | None') -> 'None'",
-        "overridden: on SIGTERM/SIGINT the SDK drains, then the summary is printed and workers stop",
-    ),
-    (
-        Target,
-        "listen",
-        "(self, file_input: 't.IO[str] | None' = None) -> 'None'",
-        "overridden although @final: the running target is remembered so a failure still prints the summary",
-    ),
-    (
-        Target,
-        "_process_batch_message",
-        "(self, message_dict: 'dict') -> 'None'",
-        "overridden: BATCH messages stop the run with one line (the SDK would load their files unchecked)",
+        "overridden: the SDK drains inside the signal handler (a lock may be held there); this one notes the stop",
     ),
     (
         SingerReader,
         "process_lines",
         "(self, file_input: 't.IO[_RT] | None', callbacks: 'dict[str, t.Callable[[dict], None]]') -> 't.Counter[str]'",
-        "overridden by PositionedReader: every bad line is named by its number",
+        "overridden by PositionedReader (a public hook): bad lines named by number, RECORD/STATE seen first, a stop",
     ),
 ]
 
@@ -121,6 +103,12 @@ def test_sdk_drain_all_goes_through_the_pinned_members() -> None:
     assert "self._drain_all(self._sinks_to_clear, 1)" in source
     assert "self._drain_all(self._sinks_active.values(), self.max_parallelism)" in source
     assert "self._write_state_message(" in source
+
+
+def test_sdk_listen_ends_the_input_once_the_reader_returns() -> None:
+    """A stop signal ends the reader's loop early; the SDK's `listen` then runs the end of input."""
+    assert _calls_in_order(Target.listen, ["self.process_lines(file_input)", "self.process_endofpipe()"])
+    assert "self.message_reader.process_lines(" in inspect.getsource(Target.process_lines)
 
 
 def _calls_in_order(function: t.Callable[..., t.Any], calls: list[str]) -> bool:
