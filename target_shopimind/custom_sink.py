@@ -37,9 +37,10 @@ class CustomDataSink(ShopiMindSink):
     def process_record(self, record: dict, context: dict) -> None:
         """The first record readies the definition; then as for any resource."""
         if not self._ready:
-            self.resource = self.shop.custom.prepare(self.stream_name, self._definition_schema, self.key_properties)
+            resource = self.shop.custom.prepare(self.stream_name, self._definition_schema, self.key_properties)
+            self._use(resource)
             assert self.spec is not None
-            self.mapper = CustomItemMapper(self.resource, self.spec.contact, zone=self.shop.source_zone)
+            self.mapper = CustomItemMapper(resource, self.spec.contact, zone=self.shop.source_zone)
             self._ready = True
         super().process_record(record, context)
 

@@ -12,8 +12,6 @@ STATE is written only once every batch before it is settled (`wait_idle`).
 from __future__ import annotations
 
 import collections
-import dataclasses
-import itertools
 import json
 import math
 import threading
@@ -28,6 +26,7 @@ from target_shopimind.answers import (
     rejected_entries,
     unaccounted,
 )
+from target_shopimind.batches import Batch, DeleteBatch, UpsertBatch
 from target_shopimind.errors import TargetError
 from target_shopimind.stopping import Stop
 
@@ -36,28 +35,11 @@ if t.TYPE_CHECKING:
 
     from target_shopimind.client import ApiClient
     from target_shopimind.report import Report
-    from target_shopimind.resources import Resource
 
 
 SPLIT_STATUS = frozenset({400, 409, 413, 422})
-_sequence = itertools.count()
 # How often a waiting thread looks at a stop signal (it cannot be woken from a signal handler).
 _POLL_SECONDS = 0.1
-
-
-@dataclasses.dataclass
-class Batch:
-    """One request's worth of items (upsert) or ids (delete) of one resource."""
-
-    resource: Resource
-    stream: str
-    path: str
-    items: list[bytes]  # serialized items, or for a delete the serialized ids
-    keys: list[str]  # upsert key of each item (delete: the entity)
-    conflicts: set[str]  # entities this batch holds while pending/in flight
-    delete: bool = False
-    after_references: bool = False  # a checkpoint flush: wait for referenced resources
-    seq: int = dataclasses.field(default_factory=lambda: next(_sequence))
 
 
 def body_of(items: list[bytes]) -> bytes:
@@ -68,13 +50,13 @@ def body_of(items: list[bytes]) -> bytes:
 class Settled(t.Protocol):
     """Told what became of each item of a batch (the sync store listens here)."""
 
-    def accepted(self, batch: Batch, positions: Sequence[int]) -> None:
+    def accepted(self, batch: UpsertBatch, positions: Sequence[int]) -> None:
         """A 200 answer that does not list the items at `positions`: they are accepted."""
 
-    def rejected(self, batch: Batch, position: int, errors: list[str]) -> None:
+    def rejected(self, batch: UpsertBatch, position: int, errors: list[str]) -> None:
         """ShopiMind refused the item at `position`."""
 
-    def deleted(self, batch: Batch) -> None:
+    def deleted(self, batch: DeleteBatch) -> None:
         """A bulk delete succeeded."""
 
     def settled(self, batch: Batch) -> None:
@@ -92,50 +74,48 @@ class Sender:
     def __call__(self, batch: Batch) -> None:
         """Send `batch`; raises `TargetError` when it cannot be settled."""
         try:
-            if batch.delete:
+            if isinstance(batch, DeleteBatch):
                 self._delete(batch)
-            else:
+            elif isinstance(batch, UpsertBatch):
                 self._upsert(batch, list(range(len(batch.items))))
+            else:
+                msg = f"not a batch to send: {type(batch).__name__}"
+                raise TypeError(msg)
         finally:
             if self.hooks is not None:
                 self.hooks.settled(batch)
 
-    def accepted(self, batch: Batch, positions: list[int], *, unidentified: int = 0) -> None:
+    def accepted(self, batch: UpsertBatch, positions: list[int], *, unidentified: int = 0) -> None:
         """The one place where items are known accepted: `positions` of `batch`, after a 200.
 
         `unidentified`: rejected_items of that answer that matched no item (reported with
         key `?`), so that many of `positions` may have been refused after all.
         """
-        if batch.delete:
-            self.report.accepted(batch.resource.name, deleted=len(positions))
-            if self.hooks is not None:
-                self.hooks.deleted(batch)
-        else:
-            self.report.accepted(batch.resource.name, sent=max(0, len(positions) - unidentified))
-            if self.hooks is not None and not unidentified:  # unsure which were refused: none is recorded
-                self.hooks.accepted(batch, positions)
+        self.report.accepted(batch.resource.name, sent=max(0, len(positions) - unidentified))
+        if self.hooks is not None and not unidentified:  # unsure which were refused: none is recorded
+            self.hooks.accepted(batch, positions)
 
-    def _post(self, batch: Batch, body: bytes, count: int) -> tuple[int, t.Any]:
+    def _post(self, batch: Batch, body: bytes, check: t.Callable[[t.Any], str | None]) -> tuple[int, t.Any]:
         if self.client is None:
             return 200, {"statusCode": 200, "rejected_items": []}
-
-        def check(answer: t.Any) -> str | None:
-            return delete_unaccounted(answer) if batch.delete else unaccounted(answer, count)
-
         return self.client.post(batch.path, body, batch.resource.name, unaccounted=check)
 
-    def _delete(self, batch: Batch) -> None:
-        ids = [json.loads(raw) for raw in batch.items]
+    def _delete(self, batch: DeleteBatch) -> None:
+        ids = [json.loads(raw) for raw in batch.ids]
         assert batch.resource.delete_ids is not None
         body = json.dumps({batch.resource.delete_ids: ids}).encode()
-        status, answer = self._post(batch, body, len(ids))
+        status, answer = self._post(batch, body, delete_unaccounted)
         if status != 200:
             self._fatal(batch, status, answer)
-        self.accepted(batch, list(range(len(ids))))
+        self.report.accepted(batch.resource.name, deleted=len(ids))
+        if self.hooks is not None:
+            self.hooks.deleted(batch)
 
-    def _upsert(self, batch: Batch, positions: list[int]) -> None:
+    def _upsert(self, batch: UpsertBatch, positions: list[int]) -> None:
         """Send `positions` of the batch; every one of them ends accepted or reported, once."""
-        status, answer = self._post(batch, body_of([batch.items[i] for i in positions]), len(positions))
+        count = len(positions)
+        body = body_of([batch.items[i] for i in positions])
+        status, answer = self._post(batch, body, lambda answer: unaccounted(answer, count))
         if status != 200 and status not in SPLIT_STATUS:
             self._fatal(batch, status, answer)
         keys = [batch.keys[i] for i in positions]
@@ -161,13 +141,13 @@ class Sender:
             # and each item is reported once, where it is refused alone.
             self._split(batch, rest)
 
-    def _split(self, batch: Batch, positions: list[int]) -> None:
+    def _split(self, batch: UpsertBatch, positions: list[int]) -> None:
         """Find the refused items of a 400 without usable `rejected_items` by halving."""
         middle = len(positions) // 2
         self._upsert(batch, positions[:middle])
         self._upsert(batch, positions[middle:])
 
-    def _reject(self, batch: Batch, position: int, errors: list[str]) -> None:
+    def _reject(self, batch: UpsertBatch, position: int, errors: list[str]) -> None:
         if self.hooks is not None:
             self.hooks.rejected(batch, position, errors)
         self.report.reject(

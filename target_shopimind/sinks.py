@@ -11,24 +11,24 @@ from singer_sdk.helpers.conform import DatetimeErrorTreatmentEnum
 from singer_sdk.sinks import Sink
 
 from target_shopimind import validation
+from target_shopimind.batching import BODY_ROOM, DeleteBuffer, UpsertBuffer
 from target_shopimind.compat import override
-from target_shopimind.delivery import Batch
 from target_shopimind.errors import KeyPropertyMissing, TargetError
 from target_shopimind.mapping import ItemMapper, dumps
 from target_shopimind.reader import PositionedReader
 from target_shopimind.record_checks import BlankDate, RecordCheck, datelike, nullable
-from target_shopimind.resources import DELETE_BATCH, MAX_BODY_BYTES
+from target_shopimind.resources import MAX_BODY_BYTES
 
 if t.TYPE_CHECKING:
     from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
+    from target_shopimind.batches import DeleteBatch, UpsertBatch
     from target_shopimind.replay import Kept
+    from target_shopimind.resources import Resource
     from target_shopimind.target import TargetShopiMind
 
 # The stream `meltano config test` sends a loader.
 PROBE_STREAM = "meltano_test_stream"
-# Room for the brackets and commas of the array around the items.
-_BODY_ROOM = MAX_BODY_BYTES - 1024
 # What one odd value (NaN, 1e30 as a price, an unpaired surrogate, deep nesting) raises while
 # it is mapped or serialized: it becomes a rejection of its record, never a crash of the run.
 _UNMAPPABLE = (ArithmeticError, ValueError, TypeError, RecursionError)
@@ -88,16 +88,9 @@ class ShopiMindSink(Sink):
         self._warned_fields = False
         self._warned_sdk = False  # the stream's one warning about SDK-typed fields its items lack
         self.sync = target.sync
-        self._candidates: list[tuple[str, bytes, str, Kept | None]] = []  # waiting for the store lookup
-        self._assembled = False
-        self._items: list[bytes] = []
-        self._kept: list[Kept | None] = []  # each item's record as the tap sent it (for replay)
-        self._replayed: list[bool] = []
-        self._keys: list[str] = []
-        self._positions: dict[str, int] = {}  # upsert key → index in the buffer
-        self._entities: set[str] = set()
-        self._bytes = 0
-        self._deletes: dict[str, tuple[list[bytes], list[str]]] = {}  # path → (ids, entities)
+        self.upserts: UpsertBuffer | None = None
+        self.deletes: DeleteBuffer | None = None
+        self._use(self.resource)
         self._warned_delete = False
 
     # --- SDK hooks -------------------------------------------------------------------
@@ -125,7 +118,7 @@ class ShopiMindSink(Sink):
     @override
     def current_size(self) -> int:
         """Items and ids waiting in this sink."""
-        return len(self._candidates) + len(self._items) + sum(len(ids) for ids, _ in self._deletes.values())
+        return len(self.upserts or ()) + len(self.deletes or ())
 
     @override
     def get_validator(self) -> BaseJSONSchemaValidator | None:
@@ -274,100 +267,91 @@ class ShopiMindSink(Sink):
             return
         if missing and not errors:
             self._warn_sdk_fields(missing)
-        if len(data) > _BODY_ROOM:
+        if len(data) > BODY_ROOM:
             errors = [f"item is {len(data)} bytes; a ShopiMind request body is capped at {MAX_BODY_BYTES} bytes"]
         if errors:
             self.reject(key, errors, item)
             return
         if assembled:
-            self._assembled = True  # from now on (the end of input) full batches wait for their references
+            assert self.upserts is not None
+            self.upserts.assembled = True  # from now on (the end of input) full batches wait for their references
         self._upsert(key, data, self.mapper.key_of(item, self.resource.conflict_fields))
 
     def _upsert(self, key: str, data: bytes, entity: str) -> None:
         """A valid item: batched now, or after the store says whether it changed."""
-        assert self.resource is not None
-        self.claims.take(self.resource.name, entity, self)  # another stream's older version goes first
+        upserts, deletes = self.upserts, self.deletes
+        assert upserts is not None
+        assert deletes is not None
+        resource = upserts.resource.name
+        self.claims.take(resource, entity, self)  # another stream's older version goes first
         kept = self.sync.current
-        if any(entity in entities for _, entities in self._deletes.values()):
+        if entity in deletes.held:
             self._check_candidates()
-            self._flush_deletes()  # the delete came first: let it go first, then this item whatever the store says
+            deletes.flush()  # the delete came first: let it go first, then this item whatever the store says
             self._buffer(key, data, entity, kept)
             return
         detector = self.sync.detector
         if self.sync.replaying:  # settled one by one: an unchanged replay leaves the store at once
-            if detector.to_send(self.resource.name, [(key, data)])[0]:
+            if detector.to_send(resource, [(key, data)])[0]:
                 self._buffer(key, data, entity, kept)
             else:
                 self.tally.unchanged += 1
-                self.claims.release(self.resource.name, [entity], self)
+                self.claims.release(resource, [entity], self)
             return
         if not detector.reads:
-            self._buffer(key, data, entity, kept)
+            if upserts.add(key, data, entity, kept, False):  # noqa: FBT003 - not a replay
+                self.tally.merged += 1
             return
-        self._candidates.append((key, data, entity, kept))
-        if len(self._candidates) >= self.max_size:  # one store lookup per batch's worth
+        if upserts.wait(key, data, entity, kept):  # one store lookup per batch's worth
             self._check_candidates()
 
     def _check_candidates(self) -> None:
         """One store lookup for the waiting items; the changed ones are batched."""
-        if not self._candidates:
+        upserts = self.upserts
+        if upserts is None or not upserts.waiting:
             return
-        assert self.resource is not None
-        latest: dict[str, tuple[str, bytes, str, Kept | None]] = {}
-        for candidate in self._candidates:
-            if candidate[0] in latest:
-                del latest[candidate[0]]  # a newer version replaces it, and keeps its own place
-                self.tally.merged += 1
-            latest[candidate[0]] = candidate
-        self._candidates = []
-        chunk = list(latest.values())
-        send = self.sync.detector.to_send(self.resource.name, [(key, data) for key, data, _, _ in chunk])
+        chunk, merged = upserts.take_waiting()
+        self.tally.merged += merged
+        resource = upserts.resource.name
+        send = self.sync.detector.to_send(resource, [(key, data) for key, data, _, _ in chunk])
+        replayed = self.sync.replaying
         for (key, data, entity, kept), go in zip(chunk, send, strict=True):
             if go:
-                self._buffer(key, data, entity, kept)
+                if replayed:
+                    self.sync.keeper.replay_pending = True  # its answer settles the kept record
+                if upserts.add(key, data, entity, kept, replayed):
+                    self.tally.merged += 1
             else:
                 self.tally.unchanged += 1
-                self.claims.release(self.resource.name, [entity], self)
+                self.claims.release(resource, [entity], self)
 
     def _buffer(self, key: str, data: bytes, entity: str, kept: Kept | None) -> None:
         """Add one item to the next batch."""
-        if self.sync.replaying:
-            self.sync.keeper.replay_pending = True  # its answer settles the kept record
+        assert self.upserts is not None
         replayed = self.sync.replaying
-        if key in self._positions:
-            index = self._positions[key]  # a newer version of a buffered item replaces it
-            self._bytes += len(data) - len(self._items[index])
-            self._items[index] = data
-            self._kept[index] = kept
-            self._replayed[index] = replayed
+        if replayed:
+            self.sync.keeper.replay_pending = True  # its answer settles the kept record
+        if self.upserts.add(key, data, entity, kept, replayed):
             self.tally.merged += 1
-            return
-        if self._bytes + len(data) > _BODY_ROOM:
-            self._flush_items()
-        self._positions[key] = len(self._items)
-        self._items.append(data)
-        self._kept.append(kept)
-        self._replayed.append(replayed)
-        self._keys.append(key)
-        self._entities.add(entity)
-        self._bytes += len(data) + 1
-        if len(self._items) >= self.max_size:
-            self._flush_items(after_references=self._assembled)
 
     @override
     def process_batch(self, context: dict) -> None:  # noqa: ARG002
         """A checkpoint or the end of input: hand over what is buffered."""
         self._check_candidates()
-        self._flush_items(after_references=True)
-        self._flush_deletes(after_references=True)
+        if self.upserts is not None:
+            self.upserts.flush(after_references=True)
+        if self.deletes is not None:
+            self.deletes.flush(after_references=True)
 
     # --- helpers ---------------------------------------------------------------------
 
     def hand_over(self) -> None:
         """Submit everything buffered (another stream of the resource needs one of its entities)."""
         self._check_candidates()
-        self._flush_items()
-        self._flush_deletes()
+        if self.upserts is not None:
+            self.upserts.flush()
+        if self.deletes is not None:
+            self.deletes.flush()
 
     def _raw_key(self, record: dict) -> str:
         """The record's key as the stream declares it (its item could not be built)."""
@@ -449,55 +433,29 @@ class ShopiMindSink(Sink):
         entity = self.mapper.key_of(item, resource.conflict_fields)
         self._check_candidates()
         self.claims.take(resource.name, entity, self)  # another stream's upsert of it goes first
-        if entity in self._entities:
-            self._flush_items()  # the upsert came first: let it go first
+        assert self.upserts is not None
+        assert self.deletes is not None
+        if entity in self.upserts.entities:
+            self.upserts.flush()  # the upsert came first: let it go first
         path = resource.delete_path.format(**{p: item[p] for p in resource.delete_parents})
-        ids, entities = self._deletes.setdefault(path, ([], []))
-        if entity in entities:
+        self.deletes.add(path, json.dumps(item[resource.delete_id_field]).encode(), entity)
+
+    def _use(self, resource: Resource | None) -> None:
+        """Route the stream's items to `resource` (a custom definition's is known at its first record)."""
+        self.resource = resource
+        if resource is None:
             return
-        ids.append(json.dumps(item[resource.delete_id_field]).encode())
-        entities.append(entity)
-        if len(ids) >= DELETE_BATCH:
-            self._submit_delete(path, after_references=False)
+        self.upserts = UpsertBuffer(resource, self.stream_name, max_size=self.max_size, ship=self._ship_upserts)
+        self.deletes = DeleteBuffer(resource, self.stream_name, ship=self._ship_deletes)
 
-    def _flush_items(self, *, after_references: bool = False) -> None:
-        if not self._items:
-            return
-        assert self.resource is not None
-        batch = Batch(
-            resource=self.resource,
-            stream=self.stream_name,
-            path=self.resource.path,
-            items=self._items,
-            keys=self._keys,
-            conflicts=self._entities,
-            after_references=after_references,
-        )
-        self.sync.hold(batch, self._kept, self._replayed)
-        self.shop.delivery.submit(batch)  # before clearing: an interrupted hand-over resends, never loses
-        waiting = {candidate[2] for candidate in self._candidates}  # still this buffer's to send
-        self.claims.release(self.resource.name, self._entities - waiting, self)
-        self._items, self._keys, self._positions, self._entities, self._bytes = [], [], {}, set(), 0
-        self._kept, self._replayed = [], []
+    def _ship_upserts(self, batch: UpsertBatch) -> None:
+        self.sync.hold(batch)
+        self.shop.delivery.submit(batch)  # before the buffer clears: an interrupted hand-over resends, never loses
+        assert self.upserts is not None
+        still = self.upserts.waiting_entities()  # still this buffer's to send
+        self.claims.release(batch.resource.name, batch.conflicts - still, self)
 
-    def _flush_deletes(self, *, after_references: bool = False) -> None:
-        for path in list(self._deletes):
-            self._submit_delete(path, after_references=after_references)
-
-    def _submit_delete(self, path: str, *, after_references: bool) -> None:
-        assert self.resource is not None
-        ids, entities = self._deletes[path]
-        batch = Batch(
-            resource=self.resource,
-            stream=self.stream_name,
-            path=path,
-            items=ids,
-            keys=entities,
-            conflicts=set(entities),
-            delete=True,
-            after_references=after_references,
-        )
-        self.sync.hold(batch, [None] * len(ids), [False] * len(ids))
+    def _ship_deletes(self, batch: DeleteBatch) -> None:
+        self.sync.hold(batch)
         self.shop.delivery.submit(batch)
-        del self._deletes[path]
-        self.claims.release(self.resource.name, entities, self)
+        self.claims.release(batch.resource.name, batch.keys, self)

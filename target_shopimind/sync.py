@@ -12,23 +12,23 @@ import threading
 import time
 import typing as t
 
+from target_shopimind.batches import UpsertBatch
 from target_shopimind.changes import ChangeDetector
-from target_shopimind.replay import Kept, RejectionKeeper
+from target_shopimind.replay import RejectionKeeper
 from target_shopimind.store import SyncStore, item_hash, store_file
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from target_shopimind.delivery import Batch
+    from target_shopimind.batches import Batch, DeleteBatch
+    from target_shopimind.replay import Kept
     from target_shopimind.settings import Settings
 
 
 @dataclasses.dataclass
 class _Settling:
-    """What one batch's answers taught, written when the batch is settled."""
+    """What one upsert batch's answers taught, written when the batch is settled."""
 
-    kept: list[Kept | None]
-    replayed: list[bool]
     accepted: list[int] = dataclasses.field(default_factory=list)
     rejected: list[tuple[int, list[str]]] = dataclasses.field(default_factory=list)
 
@@ -82,34 +82,35 @@ class Sync:
         if self.current is not None:
             self.keeper.keep(self.current, resource=resource, item_key=item_key, stage=stage, errors=errors)
 
-    def hold(self, batch: Batch, kept: list[Kept | None], replayed: list[bool]) -> None:
-        """A batch is about to be submitted: remember its records until it is settled."""
+    def hold(self, batch: Batch) -> None:
+        """A batch is about to be submitted: an upsert's answers are gathered until it is settled."""
         if self.keeper.writes:
             self.keeper.flush()  # arrivals first: an answer's rejection must not be superseded by them
         self.detector.submitted(batch.resource.name, batch.keys)
-        with self._lock:
-            self._batches[batch.seq] = _Settling(kept, replayed)
+        if isinstance(batch, UpsertBatch):
+            with self._lock:
+                self._batches[batch.seq] = _Settling()
 
     # --- delivery hooks ----------------------------------------------------------------------
 
-    def accepted(self, batch: Batch, positions: Sequence[int]) -> None:
+    def accepted(self, batch: UpsertBatch, positions: Sequence[int]) -> None:
         """ShopiMind answered 200 for these positions and listed none of them."""
         with self._lock:
             settling = self._batches.get(batch.seq)
         if settling is not None:
             settling.accepted.extend(positions)
 
-    def rejected(self, batch: Batch, position: int, errors: list[str]) -> None:
+    def rejected(self, batch: UpsertBatch, position: int, errors: list[str]) -> None:
         """ShopiMind refused the item at `position`."""
         with self._lock:
             settling = self._batches.get(batch.seq)
         if settling is None:
             return
         settling.rejected.append((position, errors))
-        if settling.replayed[position] and self.on_still_rejected is not None:
+        if batch.replayed[position] and self.on_still_rejected is not None:
             self.on_still_rejected(batch.resource.name)
 
-    def deleted(self, batch: Batch) -> None:
+    def deleted(self, batch: DeleteBatch) -> None:
         """A bulk delete succeeded: forget the deleted entities."""
         self.detector.deleted(batch.resource.name, batch.keys)
 
@@ -118,18 +119,18 @@ class Sync:
         with self._lock:
             settling = self._batches.pop(batch.seq, None)
         self.detector.settled(batch.resource.name, batch.keys)
-        if settling is None or self.store.read_only:
+        if settling is None or self.store.read_only or not isinstance(batch, UpsertBatch):
             return
         resource = batch.resource.name
         hashes = [(batch.keys[i], item_hash(batch.items[i])) for i in settling.accepted] if self.detector.writes else []
-        kept = [(i, e) for i, e in settling.rejected if settling.kept[i] is not None] if self.keeper.writes else []
-        leaving = [batch.keys[i] for i in settling.accepted if settling.replayed[i]]
+        kept = [(i, e) for i, e in settling.rejected if batch.kept[i] is not None] if self.keeper.writes else []
+        leaving = [batch.keys[i] for i in settling.accepted if batch.replayed[i]]
         if not hashes and not kept and not leaving:
             return
         with self.store.write() as db:
             self.store.record_hashes(db, resource, hashes)
             for position, errors in kept:
-                entry = settling.kept[position]
+                entry = batch.kept[position]
                 assert entry is not None
                 self.keeper.keep_in(db, entry, resource=resource, item_key=batch.keys[position], errors=errors)
             self.keeper.accepted_in(db, resource, leaving)

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from target_shopimind.delivery import Batch, Delivery
+from target_shopimind.batches import Batch, UpsertBatch
+from target_shopimind.delivery import Delivery
 from target_shopimind.errors import TargetError
 from target_shopimind.resources import BY_NAME
 
@@ -36,12 +37,14 @@ class Recorder:
             raise TargetError("boom")
 
 
-def batch(resource: str, keys: list[str], *, after: bool = False) -> Batch:
-    return Batch(
+def batch(resource: str, keys: list[str], *, after: bool = False) -> UpsertBatch:
+    return UpsertBatch(
         resource=BY_NAME[resource],
         stream=f"s-{resource}",
         path=BY_NAME[resource].path,
         items=[b"{}" for _ in keys],
+        kept=[None for _ in keys],
+        replayed=[False for _ in keys],
         keys=keys,
         conflicts=set(keys),
         after_references=after,
