@@ -1,10 +1,11 @@
 """Local checks of an item against its resource's rules.
 
-The target runs them before sending (an invalid item never spends quota) and the
-sandbox runs the same ones per item, so both agree on what ShopiMind refuses. Only fields
+The target runs them before sending (an invalid item never spends quota). The sandbox
+checks the same resource table with rules of its own, so the two agree by default yet can
+disagree, as ShopiMind can. Only fields
 whose absence ShopiMind is known to refuse are required here; a field the official SDK merely
-types as required is checked when present (`require_sdk` also requires it: the sandbox's
-`--require-sdk-fields`).
+types as required is checked when present (`require_sdk` also requires it, as the sandbox's
+`--require-sdk-fields` does).
 """
 
 from __future__ import annotations

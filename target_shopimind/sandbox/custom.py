@@ -8,37 +8,40 @@ non-deleted definitions, `limit` above 100 falling back to 10 on the definitions
 append-only extension, logical delete, at most 20 records per write, unknown keys refused,
 upsert on the unique keys (insert without), deletes by ShopiMind record id only, and data
 sources with unique labels. The HTTP plumbing (key check, quota, latency, faults) stays in
-`sandbox.py`; answers here are `(status, body)` pairs.
+the server; answers here are `(status, body)` pairs, and a refused record is a list of
+class-validator `Violation`s.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
-import math
-import re
 import threading
 import typing as t
 import unicodedata
 
+from target_shopimind.sandbox.replies import error_body, now_iso, page
+from target_shopimind.sandbox.rules import (
+    DATETIME_SHAPE,
+    IS_OBJECT,
+    IS_REQUIRED,
+    Constraint,
+    Violation,
+    is_date,
+    is_finite_number,
+)
+
 if t.TYPE_CHECKING:
     from collections.abc import Callable
 
-DEFINITIONS_PATH = "/v1/custom-data-definitions"
-RECORDS_PATH = "/v1/custom-data-records"
-DATA_SOURCES_PATH = "/v1/data-sources"
+    from target_shopimind.sandbox.routes import Call
+
 FIELD_TYPES = ("bool", "text", "longtext", "number", "decimal", "list", "date", "datetime", "json", "geolocation")
 RESOLVER_BY = ("email", "id_customer", "id_contact")
 RECORDS_MAX_BATCH = 20
 DELETE_MAX_IDS = 20
-LIST_DEFAULT_LIMIT = 10
 DEFINITIONS_MAX_LIMIT = 100  # above it the definitions list silently falls back to the default
-LIST_MAX_LIMIT = 10_000
 NAME_USED = "custom data definition name is already used."
 NOT_FOUND = "Custom data definition not found"
 LABEL_USED = "data source label is already used."
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?$")
 
 Answer = tuple[int, t.Any]
 
@@ -49,122 +52,35 @@ def normalized(name: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _error(status: int, message: str) -> Answer:
-    names = {400: "Bad Request", 404: "Not Found", 409: "Conflict"}
-    return status, {"statusCode": status, "message": message, "error": names.get(status, "Error")}
+    return status, error_body(status, message)
 
 
-def page(rows: list[t.Any], query: dict[str, list[str]], *, max_limit: int = LIST_MAX_LIMIT) -> dict[str, t.Any]:
-    """ShopiMind's list envelope; a `limit` above `max_limit` falls back to the default."""
-
-    def number(name: str, default: int, low: int) -> int:
-        try:
-            value = int(query.get(name, [str(default)])[0])
-        except ValueError:
-            return default
-        return value if value >= low else default
-
-    limit = number("limit", LIST_DEFAULT_LIMIT, 1)
-    limit = LIST_DEFAULT_LIMIT if limit > max_limit else limit
-    offset = number("offset", 0, 0)
-    total = len(rows)
-    current = offset // limit + 1
-    has_next = offset + limit < total
-    pagination = {
-        "total_items": total,
-        "items_per_page": limit,
-        "total_pages": math.ceil(total / limit),
-        "current_page": current,
-        "offset": offset,
-        "has_previous_page": offset > 0,
-        "has_next_page": has_next,
-        "next_page": current + 1 if has_next else None,
-        "previous_page": current - 1 if offset > 0 and current > 1 else None,
-    }
-    return {
-        "statusCode": 200,
-        "data": rows[offset : offset + limit],
-        "meta": {"pagination": pagination, "generated_at": _now()},
-    }
+def _is_text(value: object) -> bool:
+    return isinstance(value, str)
 
 
-@dataclasses.dataclass(frozen=True)
-class Call:
-    """What a custom-data or data-source request addresses."""
-
-    kind: str  # e.g. "definitions.create", "records.upsert", "sources.list"
-    definition_id: str | None = None
-    record_id: str | None = None
-
-    @property
-    def write(self) -> bool:
-        """Creates and record writes: they get the sandbox's fault injection like the bulk writes."""
-        return self.kind in {"records.upsert", "records.delete", "definitions.create", "sources.create"}
-
-
-_ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
-    ("GET", re.compile(rf"^{DEFINITIONS_PATH}/?$"), "definitions.list"),
-    ("POST", re.compile(rf"^{DEFINITIONS_PATH}/?$"), "definitions.create"),
-    ("GET", re.compile(rf"^{DEFINITIONS_PATH}/(?P<d>[^/]+)/?$"), "definitions.get"),
-    ("DELETE", re.compile(rf"^{DEFINITIONS_PATH}/(?P<d>[^/]+)/?$"), "definitions.delete"),
-    ("PATCH", re.compile(rf"^{DEFINITIONS_PATH}/(?P<d>[^/]+)/activate/?$"), "definitions.activate"),
-    ("PATCH", re.compile(rf"^{DEFINITIONS_PATH}/(?P<d>[^/]+)/deactivate/?$"), "definitions.deactivate"),
-    ("PATCH", re.compile(rf"^{DEFINITIONS_PATH}/(?P<d>[^/]+)/extend/?$"), "definitions.extend"),
-    ("POST", re.compile(rf"^{RECORDS_PATH}/(?P<d>[^/]+)/bulk-delete/?$"), "records.delete"),
-    ("GET", re.compile(rf"^{RECORDS_PATH}/(?P<d>[^/]+)/?$"), "records.list"),
-    ("POST", re.compile(rf"^{RECORDS_PATH}/(?P<d>[^/]+)/?$"), "records.upsert"),
-    ("DELETE", re.compile(rf"^{RECORDS_PATH}/(?P<d>[^/]+)/?$"), "records.delete_one"),
-    ("PATCH", re.compile(rf"^{RECORDS_PATH}/(?P<d>[^/]+)/(?P<r>[^/]+)/?$"), "records.patch"),
-    ("GET", re.compile(rf"^{DATA_SOURCES_PATH}/?$"), "sources.list"),
-    ("POST", re.compile(rf"^{DATA_SOURCES_PATH}/?$"), "sources.create"),
-)
+# What a value of each field type must pass (a `json` field takes any value).
+_VALUE_CONSTRAINTS: dict[str, Constraint] = {
+    "text": Constraint("isString", _is_text, "must be a string"),
+    "longtext": Constraint("isString", _is_text, "must be a string"),
+    "number": Constraint("isNumber", is_finite_number, "must be a number"),
+    "decimal": Constraint("isNumber", is_finite_number, "must be a number"),
+    "bool": Constraint("isBoolean", lambda v: isinstance(v, bool), "must be a boolean"),
+    "date": Constraint("isDateString", is_date, "must be a date as YYYY-MM-DD"),
+    "datetime": Constraint(
+        "isDateString", lambda v: isinstance(v, str) and bool(DATETIME_SHAPE.match(v)), "must be an ISO 8601 date-time"
+    ),
+    "list": Constraint("isArray", lambda v: isinstance(v, list), "must be an array"),
+    "geolocation": Constraint("isObject", lambda v: isinstance(v, (dict, list)), "must be an object"),
+}
 
 
-def match(method: str, path: str) -> Call | None:
-    """The custom-data or data-source call of `method path`, or None."""
-    for route_method, regex, kind in _ROUTES:
-        found = regex.match(path)
-        if found and route_method == method:
-            groups = found.groupdict()
-            return Call(kind, groups.get("d"), groups.get("r"))
-    return None
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _valid_date(value: object) -> bool:
-    if not isinstance(value, str) or not _ISO_DATE.match(value):
-        return False
-    try:
-        dt.date.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
-
-
-def value_error(field_type: str, value: object) -> str | None:
-    """Why `value` does not fit a field of `field_type`, or None."""
-    checks: dict[str, tuple[Callable[[object], bool], str]] = {
-        "text": (lambda v: isinstance(v, str), "must be a string"),
-        "longtext": (lambda v: isinstance(v, str), "must be a string"),
-        "number": (_is_number, "must be a number"),
-        "decimal": (_is_number, "must be a number"),
-        "bool": (lambda v: isinstance(v, bool), "must be a boolean"),
-        "date": (_valid_date, "must be a date as YYYY-MM-DD"),
-        "datetime": (lambda v: isinstance(v, str) and bool(_ISO_DATETIME.match(v)), "must be an ISO 8601 date-time"),
-        "list": (lambda v: isinstance(v, list), "must be an array"),
-        "geolocation": (lambda v: isinstance(v, (dict, list)), "must be an object"),
-    }
-    check = checks.get(field_type)
-    if check is None or check[0](value):
-        return None
-    return check[1]
+def value_violation(name: str, field_type: str, value: object) -> Violation | None:
+    """What `value` breaks as the value of field `name` of `field_type`, or None."""
+    constraint = _VALUE_CONSTRAINTS.get(field_type)
+    message = constraint.refusal(value) if constraint is not None else None
+    return None if constraint is None or message is None else Violation((name,), constraint.name, message)
 
 
 def resolver_error(value: object) -> str | None:
@@ -186,9 +102,9 @@ def resolver_error(value: object) -> str | None:
 class CustomData:
     """Definitions, their records and the data sources of one sandbox."""
 
-    def __init__(self, *, rejected_entry: Callable[[int, t.Any, list[str]], dict] | None = None) -> None:
+    def __init__(self, *, rejected_entry: Callable[[int, t.Any, list[Violation]], dict] | None = None) -> None:
         self._lock = threading.Lock()
-        self._rejected_entry = rejected_entry or (lambda i, item, errors: {"index": i, "item": item, "errors": errors})
+        self._rejected_entry = rejected_entry or _plain_entry
         self.definitions: dict[int, dict[str, t.Any]] = {}
         self.records: dict[int, dict[int, dict[str, t.Any]]] = {}  # definition id -> record id -> values
         self.sources: dict[int, dict[str, t.Any]] = {}
@@ -211,12 +127,8 @@ class CustomData:
 
     def items(self, name: str) -> list[dict[str, t.Any]] | None:
         """`custom_data_definitions`, `data_sources`, or `custom:<name>` (that definition's records)."""
-        if name == "custom_data_definitions":
-            with self._lock:
-                return [_copy(d) for d in self.definitions.values()]
-        if name == "data_sources":
-            with self._lock:
-                return [_copy(s) for s in self.sources.values()]
+        if name in {"custom_data_definitions", "data_sources"}:
+            return self._rows(name)
         if name.startswith("custom:"):
             found = self.find(name.removeprefix("custom:"))
             if found is None:
@@ -299,7 +211,7 @@ class CustomData:
     def answer(self, call: Call, query: dict[str, list[str]], body: t.Any) -> Answer:
         """Answer one call (the request already passed the key check and the quota)."""
         handlers: dict[str, Callable[[], Answer]] = {
-            "definitions.list": lambda: self._list_definitions(query),
+            "definitions.list": lambda: self._list("custom_data_definitions", query),
             "definitions.create": lambda: self._create_definition(body),
             "definitions.get": lambda: self._get_definition(call),
             "definitions.delete": lambda: self._delete_definition(call),
@@ -311,7 +223,7 @@ class CustomData:
             "records.delete": lambda: self._delete_records(call, body),
             "records.delete_one": lambda: self._delete_records(call, list(query.get("id", [])), single=True),
             "records.patch": lambda: self._patch_record(call, body),
-            "sources.list": self._list_sources,
+            "sources.list": lambda: self._list("data_sources", None),
             "sources.create": lambda: self._create_source(body),
         }
         return handlers[call.kind]()
@@ -323,10 +235,18 @@ class CustomData:
             return None
         return found if found is not None and found["status"] != "deleted" else None
 
-    def _list_definitions(self, query: dict[str, list[str]]) -> Answer:
+    def _rows(self, table: str) -> list[dict[str, t.Any]]:
+        """Copies of every definition (deleted ones too) or every data source (active or not)."""
         with self._lock:
-            rows = [_copy(d) for d in self.definitions.values()]  # deleted ones are listed too
-        return 200, page(rows, query, max_limit=DEFINITIONS_MAX_LIMIT)
+            rows = self.definitions if table == "custom_data_definitions" else self.sources
+            return [_copy(row) for row in rows.values()]
+
+    def _list(self, table: str, query: dict[str, list[str]] | None) -> Answer:
+        """The definitions list pages (`query`); the data-sources list answers every source at once."""
+        rows = self._rows(table)
+        if query is None:
+            return 200, {"statusCode": 200, "data": rows}
+        return 200, page(rows, query, max_limit=DEFINITIONS_MAX_LIMIT, falls_back=True)
 
     def _get_definition(self, call: Call) -> Answer:
         with self._lock:
@@ -361,7 +281,7 @@ class CustomData:
                 return _error(400, NAME_USED)
             number = self._next_definition
             self._next_definition += 1
-            now = _now()
+            now = now_iso()
             definition = {
                 "id_definition": number,
                 "name": name,
@@ -427,7 +347,7 @@ class CustomData:
             if found is None:
                 return _error(400, NOT_FOUND)
             found["status"] = "deleted"
-            found["updated_at"] = _now()
+            found["updated_at"] = now_iso()
             return 200, {"statusCode": 200, "data": _copy(found)}
 
     def _set_status(self, call: Call, status: str) -> Answer:
@@ -436,7 +356,7 @@ class CustomData:
             if found is None:
                 return _error(400, NOT_FOUND)
             found["status"] = status  # idempotent
-            found["updated_at"] = _now()
+            found["updated_at"] = now_iso()
             return 200, {"statusCode": 200, "data": _copy(found)}
 
     def _extend(self, call: Call, body: t.Any) -> Answer:
@@ -473,7 +393,7 @@ class CustomData:
                 found["description"] = body["description"]
             found["fields"].extend(_field(f) for f in fields)
             found["relationships"].extend(dict(r) for r in relationships)
-            found["updated_at"] = _now()
+            found["updated_at"] = now_iso()
             return 200, {"statusCode": 200, "data": _copy(found)}
 
     def _writable(self, call: Call) -> tuple[dict[str, t.Any] | None, Answer | None]:
@@ -484,25 +404,31 @@ class CustomData:
             return None, _error(400, f"Custom data definition is {found['status']}: activate it first")
         return found, None
 
-    def _record_errors(self, definition: dict[str, t.Any], item: t.Any, *, partial: bool = False) -> list[str]:
+    def _record_errors(self, definition: dict[str, t.Any], item: t.Any, *, partial: bool = False) -> list[Violation]:
         if not isinstance(item, dict):
-            return ["item: must be an object"]
+            return [Violation(("item",), IS_OBJECT.name, IS_OBJECT.message)]
         fields = {f["name"]: f for f in definition["fields"]}
         contacts = {
             r["sourceField"]
             for r in definition["relationships"]
             if r.get("targetSchemaType") == "system" and r.get("targetSchema") == "contacts"
         }
-        errors = [f"{key}: unknown field (not in the definition)" for key in item if key not in fields]
+        errors = [
+            Violation((key,), "isValid", "unknown field (not in the definition)") for key in item if key not in fields
+        ]
         for name, field in fields.items():
             value = item.get(name)
             if value is None:
                 if (field.get("required") or name in definition["unique_keys"]) and not partial:
-                    errors.append(f"{name}: is required")
+                    errors.append(Violation((name,), IS_REQUIRED.name, IS_REQUIRED.message))
                 continue
-            problem = resolver_error(value) if name in contacts else value_error(field["type"], value)
-            if problem:
-                errors.append(f"{name}: {problem}")
+            if name in contacts:
+                problem = resolver_error(value)
+                found = Violation((name,), "isValid", problem) if problem else None
+            else:
+                found = value_violation(name, field["type"], value)
+            if found is not None:
+                errors.append(found)
         return errors
 
     def _upsert(self, call: Call, body: t.Any) -> Answer:
@@ -545,7 +471,7 @@ class CustomData:
             if found is None:
                 return _error(400, NOT_FOUND)
             rows = [{**_copy(values), "id": rid} for rid, values in self.records[found["id_definition"]].items()]
-        return 200, page(rows, query)
+        return 200, page(rows, query, falls_back=True)
 
     def _delete_records(self, call: Call, body: t.Any, *, single: bool = False) -> Answer:
         if not isinstance(body, list) or (single and len(body) != 1):
@@ -586,7 +512,7 @@ class CustomData:
                 return _error(400, "Custom data record not found")
             errors = self._record_errors(definition, body, partial=True)
             if errors:
-                return _error(400, "; ".join(errors))
+                return _error(400, "; ".join(e.text for e in errors))
             keys = definition["unique_keys"]
             index = self._by_key.setdefault(definition["id_definition"], {})
             if keys:
@@ -595,10 +521,6 @@ class CustomData:
             if keys:
                 index[_key(rows[rid], keys)] = rid
             return 200, {"statusCode": 200, "data": {**_copy(rows[rid]), "id": rid}}
-
-    def _list_sources(self) -> Answer:
-        with self._lock:
-            return 200, {"statusCode": 200, "data": [_copy(s) for s in self.sources.values()]}
 
     def _create_source(self, body: t.Any) -> Answer:
         if not isinstance(body, dict):
@@ -614,7 +536,7 @@ class CustomData:
                 return _error(400, LABEL_USED)
             number = self._next_source
             self._next_source += 1
-            now = _now()
+            now = now_iso()
             source = {
                 "id_data_source": number,
                 "label": label,
@@ -651,6 +573,10 @@ def _key(item: dict[str, t.Any], keys: list[str]) -> str:
         return "" if value is None else str(value)
 
     return "|".join(part(item.get(k)) for k in keys)
+
+
+def _plain_entry(index: int, item: t.Any, errors: list[Violation]) -> dict[str, t.Any]:
+    return {"index": index, "item": item, "errors": [e.text for e in errors]}
 
 
 def _all_invalid(entries: list[dict] | None) -> dict[str, t.Any]:
