@@ -8,77 +8,49 @@ from __future__ import annotations
 
 import typing as t
 
-from singer_sdk.helpers.conform import DatetimeErrorTreatmentEnum
-from singer_sdk.sinks import Sink
-
 from target_shopimind.children import ChildMapper
 from target_shopimind.compat import override
 from target_shopimind.errors import TargetError
-from target_shopimind.reader import PositionedReader
-from target_shopimind.record_checks import RecordCheck
+from target_shopimind.sink_base import StreamSink
 
 if t.TYPE_CHECKING:
-    from singer_sdk.sinks.core import BaseJSONSchemaValidator
+    from singer_sdk import Target
 
     from target_shopimind.children import ChildStreams
-    from target_shopimind.target import TargetShopiMind
 
 
-class ChildSink(Sink):
+class ChildSink(StreamSink):
     """Keeps one child stream's rows in the store."""
+
+    name_date_field = False  # a row's date-time problem is told as the SDK words it
 
     def __init__(
         self,
-        target: TargetShopiMind,
+        target: Target,
         stream_name: str,
         schema: dict,
         key_properties: t.Sequence[str] | None,
     ) -> None:
-        self.shop = target
         super().__init__(target, stream_name, schema, key_properties)
-        children = target.children
+        children = self.context.children
         assert children is not None
         self.children: ChildStreams = children
         self.spec = children.specs[stream_name]
         self.mapper = ChildMapper(self.spec, self.key_properties)
-        self.tally = target.report.tally(self.spec.into)
+        self.tally = self.report.tally(self.spec.into)
         self._warned_fields = False
 
     @property
     @override
-    def include_sdc_metadata_properties(self) -> bool:
-        """Always on: `_sdc_deleted_at` removes a row from its parent."""
-        return True
-
-    @property
-    @override
-    def is_full(self) -> bool:
-        """Never: rows go to the store one by one."""
-        return False
+    def loads_into(self) -> str:
+        """The parent's nested field, as the report names it."""
+        return self.spec.into
 
     @property
     @override
     def current_size(self) -> int:
         """Nothing is buffered in memory."""
         return 0
-
-    @override
-    def get_validator(self) -> BaseJSONSchemaValidator | None:
-        """The record check: it notes what is wrong and `process_record` refuses that row alone."""
-        self.checks = RecordCheck(self.schema, check_schema=self.validate_schema, name_date_field=False)
-        return self.checks
-
-    @property
-    @override
-    def datetime_error_treatment(self) -> DatetimeErrorTreatmentEnum:
-        """NULL: the record check has refused (and nulled) every date-time the SDK cannot parse."""
-        return DatetimeErrorTreatmentEnum.NULL
-
-    @override
-    def preprocess_record(self, record: dict, context: dict) -> dict:  # noqa: ARG002
-        """Missing key properties refuse the row here, before the SDK would stop the run for them."""
-        self.checks.missing_keys(record, self.key_properties)
-        return record
 
     @override
     def setup(self) -> None:
@@ -100,10 +72,7 @@ class ChildSink(Sink):
     @override
     def process_record(self, record: dict, context: dict) -> None:  # noqa: ARG002
         """Keep, move or remove one child row."""
-        if self.shop.sync.replaying:
-            self.tally.replayed += 1  # a kept rejection of an earlier run (stored now, it leaves the replay queue)
-        else:
-            self.tally.received += 1
+        self.count_arrival()  # a replayed row is stored now: it leaves the replay queue
         if self.checks.problems:
             self.reject(self.mapper.key_of(record)[0] or "?", self.checks.problems, record)
             return
@@ -133,20 +102,3 @@ class ChildSink(Sink):
     def process_batch(self, context: dict) -> None:  # noqa: ARG002
         """A checkpoint: rows read so far are committed to the store."""
         self.children.commit()
-
-    def reject(self, key: str, errors: list[str], record: t.Any) -> None:
-        """Report a child row refused by the nested field's local rules; the store keeps it for replay."""
-        sync = self.shop.sync
-        sync.keep_rejected(resource=self.spec.into, item_key=key, stage="validation", errors=errors)
-        if sync.replaying:
-            self.shop.report.still_rejected(self.spec.into)
-        reader = self.shop.message_reader
-        self.shop.report.reject(
-            where=reader.position(self.stream_name) if isinstance(reader, PositionedReader) else "",
-            stream=self.stream_name,
-            resource=self.spec.into,
-            key=key,
-            stage="validation",
-            errors=errors,
-            record=record,
-        )

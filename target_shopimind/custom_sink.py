@@ -5,11 +5,12 @@ from __future__ import annotations
 import typing as t
 
 from target_shopimind.compat import override
+from target_shopimind.context import context_of
 from target_shopimind.custom_data import CustomItemMapper
 from target_shopimind.sinks import ShopiMindSink
 
 if t.TYPE_CHECKING:
-    from target_shopimind.target import TargetShopiMind
+    from singer_sdk import Target
 
 
 class CustomDataSink(ShopiMindSink):
@@ -17,30 +18,31 @@ class CustomDataSink(ShopiMindSink):
 
     def __init__(
         self,
-        target: TargetShopiMind,
+        target: Target,
         stream_name: str,
         schema: dict,
         key_properties: t.Sequence[str] | None,
     ) -> None:
         # Before the base class routes the stream: the route is the definition's resource. The
         # schema here is the one after stream maps; config errors stop the run at this point.
-        target.custom.plan(stream_name, schema, key_properties)
+        self.custom = context_of(target).custom
+        self.custom.plan(stream_name, schema, key_properties)
         self._definition_schema = schema
         self._ready = False
         super().__init__(target, stream_name, schema, key_properties)
-        self.spec = target.custom.spec(stream_name)
+        self.spec = self.custom.spec(stream_name)
         assert self.resource is not None
         assert self.spec is not None
-        self.mapper = CustomItemMapper(self.resource, self.spec.contact, zone=self.shop.source_zone)
+        self.mapper = CustomItemMapper(self.resource, self.spec.contact, zone=self.context.settings.source_zone)
 
     @override
     def process_record(self, record: dict, context: dict) -> None:
         """The first record readies the definition; then as for any resource."""
         if not self._ready:
-            resource = self.shop.custom.prepare(self.stream_name, self._definition_schema, self.key_properties)
+            resource = self.custom.prepare(self.stream_name, self._definition_schema, self.key_properties)
             self._use(resource)
             assert self.spec is not None
-            self.mapper = CustomItemMapper(resource, self.spec.contact, zone=self.shop.source_zone)
+            self.mapper = CustomItemMapper(resource, self.spec.contact, zone=self.context.settings.source_zone)
             self._ready = True
         super().process_record(record, context)
 
@@ -48,7 +50,7 @@ class CustomDataSink(ShopiMindSink):
     def _delete(self, item: dict) -> None:  # noqa: ARG002 - the item cannot be addressed
         """Custom records are deleted only by their ShopiMind id, which a tap never has: counted, warned once."""
         self.tally.deletes_ignored += 1
-        warned = self.shop.custom.warned_deletes
+        warned = self.custom.warned_deletes
         if self.stream_name not in warned:
             warned.add(self.stream_name)
             self.logger.warning(

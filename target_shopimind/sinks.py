@@ -1,4 +1,4 @@
-"""One sink per stream: map, validate, batch by resource limits, hand batches to delivery."""
+"""The sink of a routed stream: map and check each record, hand its item to the stream's buffers."""
 
 from __future__ import annotations
 
@@ -7,25 +7,21 @@ import json
 import math
 import typing as t
 
-from singer_sdk.helpers.conform import DatetimeErrorTreatmentEnum
-from singer_sdk.sinks import Sink
-
 from target_shopimind import validation
 from target_shopimind.batching import BODY_ROOM, DeleteBuffer, UpsertBuffer
 from target_shopimind.compat import override
 from target_shopimind.errors import KeyPropertyMissing, TargetError
-from target_shopimind.mapping import ItemMapper, dumps
-from target_shopimind.reader import PositionedReader
-from target_shopimind.record_checks import BlankDate, RecordCheck, datelike, nullable
+from target_shopimind.mapping import dumps
+from target_shopimind.record_checks import BlankDate, datelike, nullable
 from target_shopimind.resources import MAX_BODY_BYTES
+from target_shopimind.sink_base import StreamSink
 
 if t.TYPE_CHECKING:
-    from singer_sdk.sinks.core import BaseJSONSchemaValidator
+    from singer_sdk import Target
 
     from target_shopimind.batches import DeleteBatch, UpsertBatch
     from target_shopimind.replay import Kept
     from target_shopimind.resources import Resource
-    from target_shopimind.target import TargetShopiMind
 
 # The stream `meltano config test` sends a loader.
 PROBE_STREAM = "meltano_test_stream"
@@ -63,43 +59,40 @@ def _problem(exc: BaseException) -> str:
     return f"value cannot be mapped ({type(exc).__name__})"
 
 
-class ShopiMindSink(Sink):
-    """Buffers one stream's items; a full buffer becomes a batch at once."""
+class ShopiMindSink(StreamSink):
+    """Maps and checks one stream's records; its buffers make the items batches."""
 
     def __init__(
         self,
-        target: TargetShopiMind,
+        target: Target,
         stream_name: str,
         schema: dict,
         key_properties: t.Sequence[str] | None,
     ) -> None:
-        self.shop = target
         super().__init__(target, stream_name, schema, key_properties)
-        self.route = target.route(stream_name)
+        context = self.context
+        self.route = context.route(stream_name)
         self.resource = self.route.resource
-        self.claims = target.claims
-        self.tally = target.report.tally(self.resource.name if self.resource else f"(skipped) {stream_name}")
-        self.mapper = (
-            ItemMapper(self.resource, self.key_properties, target.injected, zone=target.source_zone)
-            if self.resource
-            else None
-        )
+        self.claims = context.claims
+        self.children = context.children
+        self.tally = self.report.tally(self.resource.name if self.resource else f"(skipped) {stream_name}")
+        self.mapper = context.item_mapper(self.resource, self.key_properties) if self.resource else None
         self.checks.blank_dates = tuple(self._blankable_dates())
         self._warned_fields = False
         self._warned_sdk = False  # the stream's one warning about SDK-typed fields its items lack
-        self.sync = target.sync
         self.upserts: UpsertBuffer | None = None
         self.deletes: DeleteBuffer | None = None
         self._use(self.resource)
         self._warned_delete = False
 
-    # --- SDK hooks -------------------------------------------------------------------
-
     @property
     @override
-    def include_sdc_metadata_properties(self) -> bool:
-        """Always on: `_sdc_deleted_at` decides between upsert and delete."""
-        return True
+    def loads_into(self) -> str:
+        """The stream's resource."""
+        assert self.resource is not None
+        return self.resource.name
+
+    # --- SDK hooks -------------------------------------------------------------------
 
     @property
     @override
@@ -110,33 +103,9 @@ class ShopiMindSink(Sink):
 
     @property
     @override
-    def is_full(self) -> bool:
-        """Never: full buffers are handed over as soon as they fill (see `process_record`)."""
-        return False
-
-    @property
-    @override
     def current_size(self) -> int:
         """Items and ids waiting in this sink."""
         return len(self.upserts or ()) + len(self.deletes or ())
-
-    @override
-    def get_validator(self) -> BaseJSONSchemaValidator | None:
-        """The record check: it notes what is wrong and `process_record` refuses that record alone."""
-        self.checks = RecordCheck(self.schema, check_schema=self.validate_schema)
-        return self.checks
-
-    @property
-    @override
-    def datetime_error_treatment(self) -> DatetimeErrorTreatmentEnum:
-        """NULL: the record check has refused (and nulled) every date-time the SDK cannot parse."""
-        return DatetimeErrorTreatmentEnum.NULL
-
-    @override
-    def preprocess_record(self, record: dict, context: dict) -> dict:  # noqa: ARG002
-        """Missing key properties refuse the record here, before the SDK would stop the run for them."""
-        self.checks.missing_keys(record, self.key_properties)
-        return record
 
     def _blankable_dates(self) -> list[BlankDate]:
         """Date properties whose empty or zero value means "unknown".
@@ -166,10 +135,10 @@ class ShopiMindSink(Sink):
     def setup(self) -> None:
         """Say once, per stream, why it goes nowhere; stop if the user asked for that."""
         if self.stream_name == PROBE_STREAM:
-            self.shop.check_connection()
+            self.context.check_connection()
             return
         if self.resource is None and not self.route.on_purpose:
-            if self.shop.settings.on_unknown_stream == "fail":
+            if self.context.settings.on_unknown_stream == "fail":
                 msg = f"{self.route.reason} (on_unknown_stream is 'fail'; set it to 'skip' to skip such streams)"
                 raise TargetError(msg)
             self.logger.warning("Skipping stream '%s': %s", self.stream_name, self.route.reason)
@@ -181,10 +150,7 @@ class ShopiMindSink(Sink):
         if self.resource is None or self.mapper is None:
             self._skip()
             return
-        if self.sync.replaying:
-            self.tally.replayed += 1  # a kept rejection of an earlier run, not a record of this input
-        else:
-            self.tally.received += 1
+        self.count_arrival()
         if checks.blanked:
             self._warn_blanked(checks.blanked)
         if checks.problems:
@@ -210,7 +176,7 @@ class ShopiMindSink(Sink):
                 self.resource.name,
                 ", ".join(sorted(dropped)),
             )
-        children = self.shop.children
+        children = self.children
         assembled = children is not None and children.is_parent(self.resource)
         if record.get("_sdc_deleted_at") is not None:
             if children is not None and assembled:
@@ -225,10 +191,8 @@ class ShopiMindSink(Sink):
     def _skip(self) -> None:
         """A record of a stream that goes nowhere: counted; without its key, the SDK's own error."""
         if self.checks.missing:  # no resource, so no report to keep the record in
-            reader = self.shop.message_reader
-            line = reader.line if isinstance(reader, PositionedReader) else 0
             problem = f"record without its key property {', '.join(self.checks.missing)}"
-            raise KeyPropertyMissing(line, problem, self.shop.reading_stream or self.stream_name)
+            raise KeyPropertyMissing(self.context.line(), problem, self.context.reading_stream() or self.stream_name)
         self.tally.skipped += 1
 
     def _refuse(self, record: dict, problems: list[str]) -> None:
@@ -244,14 +208,14 @@ class ShopiMindSink(Sink):
         """A parent of child streams: kept in the store, assembled and sent at the end of input."""
         assert self.resource is not None
         assert self.mapper is not None
-        assert self.shop.children is not None
+        assert self.children is not None
         key = self.mapper.key_of(item)
         key_fields = [f for f in self.resource.fields if f.name in self.resource.key]
         errors = validation.check_fields(key_fields, item)
         if errors:
             self.reject(key, errors, item)
             return
-        self.shop.children.keep_parent(self.resource, self.stream_name, item, key)
+        self.children.keep_parent(self.resource, self.stream_name, item, key)
 
     def offer(self, item: dict, *, assembled: bool = False) -> None:
         """Check one item and buffer it; `assembled` parents wait for what they refer to."""
@@ -390,33 +354,11 @@ class ShopiMindSink(Sink):
             ", ".join(validation.field_names(missing)),
         )
 
-    def reject(self, key: str, errors: list[str], item: t.Any, *, where: str | None = None) -> None:
-        """Report a record refused before sending (`where`: its place in the input, by default the current one)."""
-        assert self.resource is not None
-        self.sync.keep_rejected(resource=self.resource.name, item_key=key, stage="validation", errors=errors)
-        if self.sync.replaying:
-            self.shop.report.still_rejected(self.resource.name)
-        if where is None and self.sync.replaying:
-            where = "kept from an earlier run, replayed"
-        if where is None:
-            reader = self.shop.message_reader
-            stream = self.shop.reading_stream or self.stream_name  # the input's name, before stream maps
-            where = reader.position(stream) if isinstance(reader, PositionedReader) else ""
-        self.shop.report.reject(
-            where=where,
-            stream=self.stream_name,
-            resource=self.resource.name,
-            key=key,
-            stage="validation",
-            errors=errors,
-            record=item,
-        )
-
     def _delete(self, item: dict) -> None:
         assert self.resource is not None
         assert self.mapper is not None
         resource = self.resource
-        if self.shop.settings.on_deleted_record != "delete":
+        if self.context.settings.on_deleted_record != "delete":
             self.tally.deletes_ignored += 1
             return
         if resource.delete_path is None:
@@ -450,12 +392,12 @@ class ShopiMindSink(Sink):
 
     def _ship_upserts(self, batch: UpsertBatch) -> None:
         self.sync.hold(batch)
-        self.shop.delivery.submit(batch)  # before the buffer clears: an interrupted hand-over resends, never loses
+        self.context.submit(batch)  # before the buffer clears: an interrupted hand-over resends, never loses
         assert self.upserts is not None
         still = self.upserts.waiting_entities()  # still this buffer's to send
         self.claims.release(batch.resource.name, batch.conflicts - still, self)
 
     def _ship_deletes(self, batch: DeleteBatch) -> None:
         self.sync.hold(batch)
-        self.shop.delivery.submit(batch)
+        self.context.submit(batch)
         self.claims.release(batch.resource.name, batch.keys, self)

@@ -17,6 +17,7 @@ from target_shopimind.children import ChildStore, ChildStreams
 from target_shopimind.claims import Claims
 from target_shopimind.client import ApiClient
 from target_shopimind.compat import override
+from target_shopimind.context import SinkContext
 from target_shopimind.custom_api import CustomDataApi
 from target_shopimind.custom_data import CustomDefinitions
 from target_shopimind.custom_sink import CustomDataSink
@@ -118,6 +119,7 @@ class TargetShopiMind(Target):
         self._sender = Sender(self.client, self.report)
         self.delivery = Delivery(self._sender, workers=settings.max_concurrent_requests, stop=self.stop)
         self._sync: Sync | None = None
+        self._sink_context: SinkContext | None = None
         self._warned_store_id = False
         self.progress = Progress(
             self.report,
@@ -158,6 +160,39 @@ class TargetShopiMind(Target):
             self._sync.on_still_rejected = self.report.still_rejected
             self._sender.hooks = self._sync
         return self._sync
+
+    @property
+    def sink_context(self) -> SinkContext:
+        """What every sink is given instead of the target (built on first use: it opens the sync store)."""
+        if self._sink_context is None:
+            self._sink_context = SinkContext(
+                settings=self.settings,
+                report=self.report,
+                submit=self.delivery.submit,
+                sync=self.sync,
+                claims=self.claims,
+                children=self.children,
+                custom=self.custom,
+                route=self.route,
+                position=self._position,
+                line=self._line,
+                reading_stream=lambda: self.reading_stream,
+                check_connection=self.check_connection,
+                injected=lambda: self.injected,
+            )
+        return self._sink_context
+
+    def _position(self, stream: str) -> str:
+        """Where the record being read stands in the input (`stream`: the sink's, when no record is being read)."""
+        reader = self.message_reader
+        if not isinstance(reader, PositionedReader):
+            return ""
+        return reader.position(self.reading_stream or stream)  # the input's name, before stream maps
+
+    def _line(self) -> int:
+        """The input line being read (0 when the reader does not count them)."""
+        reader = self.message_reader
+        return reader.line if isinstance(reader, PositionedReader) else 0
 
     @override
     def get_sink(
@@ -250,10 +285,7 @@ class TargetShopiMind(Target):
         if isinstance(sink, ShopiMindSink) and sink.mapper is None:
             sink.tally.skipped += 1
             return
-        if self.sync.replaying:
-            sink.tally.replayed += 1
-        else:
-            sink.tally.received += 1
+        sink.count_arrival()
         if isinstance(sink, ChildSink):
             sink.reject(sink.mapper.key_of(raw)[0] or "?", errors, raw)
             return
