@@ -17,6 +17,7 @@ Each field says how much is known about its absence (`Field.tier`):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import typing as t
 
@@ -110,9 +111,9 @@ class Resource:
     description: str = ""
     fill_key: bool = True  # a table's single primary key may fill `id_field` (never for an e-mail)
 
-    @property
+    @functools.cached_property
     def field_map(self) -> dict[str, Field]:
-        """Fields by name."""
+        """Fields by name (computed once: read for every record)."""
         return {f.name: f for f in self.fields}
 
     @property
@@ -120,12 +121,12 @@ class Resource:
         """The field whose values go in the bulk-delete body."""
         return self.id_field
 
-    @property
+    @functools.cached_property
     def delete_parents(self) -> tuple[str, ...]:
         """Fields named in the bulk-delete path (per-parent routes)."""
         return tuple(re.findall(r"{(\w+)}", self.delete_path or ""))
 
-    @property
+    @functools.cached_property
     def conflict_fields(self) -> tuple[str, ...]:
         """What identifies one entity for ordering: the delete identity.
 

@@ -30,10 +30,11 @@ PROBE_STREAM = "meltano_test_stream"
 _UNMAPPABLE = (ArithmeticError, ValueError, TypeError, RecursionError)
 
 
-def _not_finite(value: object) -> bool:
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    return isinstance(value, decimal.Decimal) and not value.is_finite()
+_NUMBERS = (float, decimal.Decimal)
+
+
+def _not_finite(value: float | decimal.Decimal) -> bool:
+    return not math.isfinite(value) if isinstance(value, float) else not value.is_finite()
 
 
 def _item_culprit(item: dict, exc: BaseException) -> str:
@@ -157,7 +158,14 @@ class ShopiMindSink(StreamSink):
             self._refuse(record, checks.problems)
             return
         known, key_source = self.mapper.known, self.mapper.key_source
-        odd = next((k for k, v in record.items() if _not_finite(v) and (k in known or k == key_source)), None)
+        odd = next(
+            (
+                k
+                for k, v in record.items()
+                if isinstance(v, _NUMBERS) and _not_finite(v) and (k in known or k == key_source)
+            ),
+            None,
+        )
         if odd is not None:
             self.reject(self._raw_key(record), [f"{odd}: NaN or an infinite number, which JSON cannot carry"], record)
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import re
 import subprocess
@@ -65,7 +66,7 @@ def test_a_changed_table_changes_the_document(monkeypatch: pytest.MonkeyPatch) -
     fields = tuple(
         f if f.name != "email" else resources.Field("email", required=True, evidence="x") for f in customers.fields
     )
-    changed = resources.Resource(**{**customers.__dict__, "fields": fields})
+    changed = dataclasses.replace(customers, fields=fields)
     monkeypatch.setattr(
         resources, "RESOURCES", tuple(changed if r.name == "customers" else r for r in resources.RESOURCES)
     )
