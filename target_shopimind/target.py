@@ -91,7 +91,6 @@ class TargetShopiMind(Target):
         self.claims = Claims()
         self._MAX_RECORD_AGE_IN_MINUTES = settings.checkpoint_interval_seconds / 60
         self._injected: Injected | None = None
-        self.source_zone = settings.source_zone
         self.report = Report(
             rejects_path=settings.rejected_records_path,
             max_rejected=settings.max_rejected_records,

@@ -195,3 +195,16 @@ def test_the_target_routes_by_its_settings() -> None:
         assert target.route("t").on_purpose
     finally:
         target.close()
+
+
+def test_injected_values_come_from_the_settings() -> None:
+    settings, _ = read(default_lang="fr", default_currency="EUR", shop_id="7", id_data_source=3, source_label="web")
+    assert settings.injected().values() == {
+        "lang": "fr",
+        "currency": "EUR",
+        "shop_id": "7",
+        "id_data_source": 3,
+        "source_label": "web",
+    }
+    assert settings.injected(12).id_data_source == 12  # the id the data_source label resolved to
+    assert read()[0].injected().values() == {}
