@@ -166,6 +166,8 @@ def _format_utc(moment: datetime.datetime, zone: datetime.tzinfo = _UTC) -> str:
             moment = moment.replace(tzinfo=zone).astimezone(_UTC)
     else:
         moment = moment.astimezone(_UTC)
+    if moment.year >= 1000:  # below, strftime's %Y pads years differently by platform
+        return moment.isoformat(timespec="milliseconds")[:23] + "Z"
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
 
@@ -273,7 +275,6 @@ def _to_list(convert: Callable[[object], object]) -> Callable[[object], object]:
     return coerce
 
 
-_BLANKABLE = _BLANK_DATE_KINDS | _BLANK_NUMBER_KINDS
 _COERCE: dict[str, Callable[[object], object]] = {
     R.STR: to_str,
     R.ID: to_id,
@@ -300,13 +301,42 @@ def coercions(zone: datetime.tzinfo = _UTC) -> dict[str, Callable[[object], obje
     return {**_COERCE, R.DATETIME: functools.partial(to_datetime, zone=zone)}
 
 
-def _blank(field: R.Field, value: object) -> bool:
-    """An empty or zero value the source means as "unknown", in a field that may go without it."""
-    if field.required or not isinstance(value, str):
-        return False
-    if field.kind in _BLANK_DATE_KINDS:
-        return is_blank_date(value)
-    return field.kind in _BLANK_NUMBER_KINDS and is_blank_number(value)
+class _Step(t.NamedTuple):
+    """How one field is coerced, decided once per field list instead of once per record."""
+
+    name: str
+    field: R.Field
+    convert: Callable[[object], object] | None  # the kind's coercion (None: nested or as it is)
+    blank: Callable[[object], bool] | None  # an empty or zero value means "unknown" (fields not required)
+    left_out_when_null: bool  # optional and not nullable: a null is simply left out
+
+
+_BLANK_TESTS: dict[str, Callable[[object], bool]] = {
+    **dict.fromkeys(_BLANK_DATE_KINDS, is_blank_date),
+    **dict.fromkeys(_BLANK_NUMBER_KINDS, is_blank_number),
+}
+_PLANS: dict[tuple[int, int], tuple[object, object, tuple[_Step, ...]]] = {}
+
+
+def _plan(fields: Sequence[R.Field], coerce: dict[str, Callable[[object], object]]) -> tuple[_Step, ...]:
+    """The steps of a field list under `coerce`; kept for tuples (the resource table's), by identity."""
+    key = (id(fields), id(coerce))
+    cached = _PLANS.get(key) if isinstance(fields, tuple) else None
+    if cached is not None and cached[0] is fields and cached[1] is coerce:
+        return cached[2]
+    steps = tuple(
+        _Step(
+            name=f.name,
+            field=f,
+            convert=coerce.get(f.kind),
+            blank=None if f.required else _BLANK_TESTS.get(f.kind),
+            left_out_when_null=not f.nullable and not f.required,
+        )
+        for f in fields
+    )
+    if isinstance(fields, tuple):
+        _PLANS[key] = (fields, coerce, steps)  # both held here, so their ids stay their own
+    return steps
 
 
 def coerce_fields(
@@ -323,35 +353,35 @@ def coerce_fields(
     null; their names (dotted when nested) are appended to `blanked`.
     """
     out: dict = {}
-    for field in fields:
-        if field.name not in source:
+    for name, field, convert, blank, left_out_when_null in _plan(fields, coerce):
+        if name not in source:
             continue
-        value = source[field.name]
-        if isinstance(value, str) and field.kind in _BLANKABLE and _blank(field, value):
+        value = source[name]
+        if blank is not None and isinstance(value, str) and blank(value):
             value = None
             if blanked is not None:
-                blanked.append(prefix + field.name)
+                blanked.append(prefix + name)
         if value is not None:
-            if field.kind in coerce:
-                value = coerce[field.kind](value)
+            if convert is not None:
+                value = convert(value)
             elif field.kind == R.OBJECT:
                 value = parse_nested(value)
                 if isinstance(value, dict):
-                    nested = f"{prefix}{field.name}."
+                    nested = f"{prefix}{name}."
                     value = coerce_fields(field.fields, value, coerce=coerce, blanked=blanked, prefix=nested)
             elif field.kind == R.OBJECT_LIST:
                 value = parse_nested(value)
                 if isinstance(value, list):
-                    nested = f"{prefix}{field.name}[]."
+                    nested = f"{prefix}{name}[]."
                     value = [
                         coerce_fields(field.fields, v, coerce=coerce, blanked=blanked, prefix=nested)
                         if isinstance(v, dict)
                         else v
                         for v in value
                     ]
-        elif not field.nullable and not field.required:
+        elif left_out_when_null:
             continue  # an optional non-null field is simply left out
-        out[field.name] = value
+        out[name] = value
     return out
 
 

@@ -10,7 +10,10 @@ types as required is checked when present (`require_sdk` also requires it, as th
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime
+import functools
 import math
 import re
 import typing as t
@@ -25,6 +28,10 @@ ISO_DATETIME = re.compile(
     r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?$",
 )
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# What mapping writes (`2026-05-07T08:00:00.000Z`): checked without the general parse.
+_CANONICAL_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+_CANONICAL_LENGTH = 24
+_UTC = datetime.timezone.utc
 
 _PATTERN_HINTS = {
     R.LANG: "must be an ISO 639-1 code such as 'fr'",
@@ -64,8 +71,7 @@ def _type_error(field: R.Field, value: object) -> str | None:
     if kind == R.BOOL:
         return None if isinstance(value, bool) else "must be a boolean"
     if kind == R.DATETIME:
-        ok = isinstance(value, str) and ISO_DATETIME.match(value) and parse_datetime(value) is not None
-        return None if ok else "must be an ISO 8601 date-time such as '2026-05-07T08:00:00.000Z'"
+        return _datetime_error(value)
     if kind == R.DATE:
         return None if _valid_date(value) else "must be a date as YYYY-MM-DD"
     if kind == R.STR_LIST:
@@ -116,6 +122,85 @@ def _absence_error(field: R.Field, present: bool, *, require_sdk: bool) -> str |
     return None
 
 
+_Check = t.Callable[[object], "str | None"]
+
+
+def _kind_check(field: R.Field) -> _Check:
+    """The type check of one field's kind, picked once (same messages as `_type_error`)."""
+    kind = field.kind
+    if kind in {R.STR, R.LANG, R.CURRENCY, R.COUNTRY}:
+        return lambda value: None if isinstance(value, str) else "must be a string"
+    if kind == R.INT:
+        return lambda value: None if _is_int(value) else "must be an integer"
+    if kind == R.MONEY:
+        return lambda value: None if _is_number(value) else "must be a number"
+    if kind == R.BOOL:
+        return lambda value: None if isinstance(value, bool) else "must be a boolean"
+    if kind == R.ID:
+        return lambda value: (
+            None if _is_int(value) or (isinstance(value, str) and value) else "must be an id (integer or string)"
+        )
+    if kind == R.DATETIME:
+        return _datetime_error
+    return lambda value: _type_error(field, value)
+
+
+def _datetime_error(value: object) -> str | None:
+    if isinstance(value, str) and len(value) == _CANONICAL_LENGTH and _CANONICAL_DATETIME.match(value):
+        with contextlib.suppress(ValueError):  # else the general check below names it
+            day = (int(value[:4]), int(value[5:7]), int(value[8:10]))
+            datetime.datetime(*day, int(value[11:13]), int(value[14:16]), int(value[17:19]), tzinfo=_UTC)
+            return None
+    ok = isinstance(value, str) and ISO_DATETIME.match(value) and parse_datetime(value) is not None
+    return None if ok else "must be an ISO 8601 date-time such as '2026-05-07T08:00:00.000Z'"
+
+
+def _has_rules(field: R.Field) -> bool:
+    return field.enum is not None or field.max_length is not None or field.https or field.pattern is not None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Step:
+    """One field's checks, decided once per field list instead of once per item."""
+
+    field: R.Field
+    name: str
+    kind_check: _Check
+    rule_check: _Check | None
+    absence_matters: bool  # required or SDK-typed: its absence is looked at
+    nested: bool  # OBJECT / OBJECT_LIST members are checked too
+
+
+_STEPS: dict[int, _Step] = {}  # by the id of a field of the resource table (it lives for the run)
+_PLANS: dict[int, tuple[tuple[R.Field, ...], tuple[_Step, ...]]] = {}
+
+
+def _step(field: R.Field) -> _Step:
+    step = _STEPS.get(id(field))
+    if step is None or step.field is not field:
+        step = _Step(
+            field=field,
+            name=field.name,
+            kind_check=_kind_check(field),
+            rule_check=functools.partial(_rule_error, field) if _has_rules(field) else None,
+            absence_matters=field.required or field.sdk_required,
+            nested=field.kind in {R.OBJECT, R.OBJECT_LIST},
+        )
+        _STEPS[id(field)] = step  # the step holds the field, so its id stays its own
+    return step
+
+
+def _plan(fields: Iterable[R.Field]) -> tuple[_Step, ...]:
+    """The steps of a field list, decided once per field (and kept per tuple of the table)."""
+    cached = _PLANS.get(id(fields)) if isinstance(fields, tuple) else None
+    if cached is not None and cached[0] is fields:
+        return cached[1]
+    steps = tuple(_step(f) for f in fields)
+    if isinstance(fields, tuple):
+        _PLANS[id(fields)] = (fields, steps)
+    return steps
+
+
 def check_fields(
     fields: Iterable[R.Field],
     item: dict,
@@ -130,30 +215,43 @@ def check_fields(
     `require_sdk`), so the sink can warn about them without a second pass.
     """
     errors: list[str] = []
-    for field in fields:
-        name = prefix + field.name
-        value = item.get(field.name)
+    for step in _plan(fields):
+        value = item.get(step.name)
         if value is None:
-            if field.required or field.sdk_required or field.name in item:  # else: optional and absent, fine
-                present = field.name in item
+            if step.absence_matters or step.name in item:  # else: optional and absent, fine
+                field = step.field
+                present = step.name in item
                 problem = _absence_error(field, present, require_sdk=require_sdk)
                 if problem:
-                    errors.append(f"{name}: {problem}")
+                    errors.append(f"{prefix}{step.name}: {problem}")
                 if missing is not None and field.sdk_required and not field.required and not present:
-                    missing.append(name)
+                    missing.append(prefix + step.name)
             continue
-        problem = _type_error(field, value) or _rule_error(field, value)
+        problem = step.kind_check(value) or (step.rule_check(value) if step.rule_check is not None else None)
         if problem:
-            errors.append(f"{name}: {problem}")
-        elif field.kind == R.OBJECT:
-            errors.extend(check_fields(field.fields, value, f"{name}.", require_sdk=require_sdk, missing=missing))
-        elif field.kind == R.OBJECT_LIST:
-            for i, member in enumerate(value):
-                if isinstance(member, dict):
-                    nested = f"{name}.{i}."
-                    errors.extend(check_fields(field.fields, member, nested, require_sdk=require_sdk, missing=missing))
-                else:
-                    errors.append(f"{name}.{i}: must be an object")
+            errors.append(f"{prefix}{step.name}: {problem}")
+        elif step.nested:
+            errors.extend(_check_members(step.field, value, prefix + step.name, require_sdk, missing))
+    return errors
+
+
+def _check_members(
+    field: R.Field,
+    value: t.Any,
+    name: str,
+    require_sdk: bool,
+    missing: list[str] | None,
+) -> list[str]:
+    """The members of an OBJECT or OBJECT_LIST value (its type already checked)."""
+    if field.kind == R.OBJECT:
+        return check_fields(field.fields, value, f"{name}.", require_sdk=require_sdk, missing=missing)
+    errors: list[str] = []
+    for i, member in enumerate(value):
+        if isinstance(member, dict):
+            nested = f"{name}.{i}."
+            errors.extend(check_fields(field.fields, member, nested, require_sdk=require_sdk, missing=missing))
+        else:
+            errors.append(f"{name}.{i}: must be an object")
     return errors
 
 
