@@ -256,23 +256,36 @@ class Delivery:
             raise TargetError(msg)
 
     def _ready(self) -> Batch | None:
-        """The first pending batch allowed to start (see the module docstring)."""
+        """The pending batch to start next (see the module docstring).
+
+        Of the batches allowed to start, the one that heads the longest chain of later batches
+        waiting for their references goes first (a checkpoint's flush of dependent resources then
+        fills the quota while the chain settles); among equals, the earliest.
+        """
         held: dict[str, set[str]] = collections.defaultdict(set)
         busy: set[str] = set()
         for batch in self._in_flight:
             held[batch.resource.name].update(batch.conflicts)
             busy.add(batch.resource.name)
+        allowed: list[int] = []
         for index, batch in enumerate(self._pending):
             name = batch.resource.name
             blocked = not held[name].isdisjoint(batch.conflicts) or (
                 batch.after_references and any(dep in busy for dep in batch.resource.depends_on)
             )
             if not blocked:
-                del self._pending[index]
-                return batch
-            held[name].update(batch.conflicts)
+                allowed.append(index)
+            held[name].update(batch.conflicts)  # an earlier pending batch, whether it starts now or not
             busy.add(name)
-        return None
+        if not allowed:
+            return None
+        index = allowed[0]
+        if len(allowed) > 1:
+            chains = _waiting_chains(self._pending)
+            index = max(allowed, key=lambda i: (chains[i], -i))
+        batch = self._pending[index]
+        del self._pending[index]
+        return batch
 
     def _work(self) -> None:
         while True:
@@ -298,3 +311,15 @@ class Delivery:
                 with self._cond:
                     self._in_flight.remove(batch)
                     self._cond.notify_all()
+
+
+def _waiting_chains(pending: Sequence[Batch]) -> list[int]:
+    """For each pending batch, how many batches deep the chain of later ones waiting for it goes."""
+    chains = [0] * len(pending)
+    for index in range(len(pending) - 1, -1, -1):
+        name = pending[index].resource.name
+        for later in range(index + 1, len(pending)):
+            waiting = pending[later]
+            if waiting.after_references and name in waiting.resource.depends_on:
+                chains[index] = max(chains[index], chains[later] + 1)
+    return chains

@@ -126,3 +126,22 @@ def test_queue_is_bounded():
     engine.close()
     assert peak <= 2
     assert len(rec.events) == 8
+
+
+def test_the_head_of_a_waiting_chain_starts_before_an_independent_batch():
+    # One request at a time: the order of starts is the engine's choice. While the first batch
+    # is in flight, an independent batch and a chain (categories <- products <- images) wait.
+    rec = Recorder(delay=0.1)
+    engine = Delivery(rec, workers=1)
+    engine.submit(batch("customers", ["c1"]))
+    deadline = time.monotonic() + 5
+    while not rec.in_flight and time.monotonic() < deadline:
+        time.sleep(0.001)
+    queued = [("newsletter_subscribers", "n@x.y"), ("products_categories", "10"), ("products", "100")]
+    queued.append(("products_images", "100|1"))
+    for resource, key in queued:
+        engine.submit(batch(resource, [key], after=True))
+    engine.wait_idle()
+    engine.close()
+    started = [e[0] for e in sorted(rec.events, key=lambda e: e[1])]
+    assert started == ["customers", "products_categories", "products", "newsletter_subscribers", "products_images"]
