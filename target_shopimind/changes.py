@@ -66,10 +66,13 @@ class ChangeDetector:
         """Items accepted or rejected (delivery thread)."""
         if self.reads:
             with self._lock:
-                self._in_flight.subtract((resource, key) for key in keys)
+                counts = self._in_flight
                 for key in keys:
-                    if self._in_flight[resource, key] <= 0:
-                        del self._in_flight[resource, key]
+                    left = counts.get((resource, key), 0) - 1
+                    if left > 0:
+                        counts[resource, key] = left
+                    else:
+                        counts.pop((resource, key), None)
 
     def accepted(self, resource: str, items: Sequence[tuple[str, bytes]]) -> None:
         """ShopiMind answered 200 without listing these (key, bytes): one transaction."""

@@ -104,13 +104,30 @@ def parse_child_streams(setting: object) -> tuple[dict[str, ChildSpec], list[str
     return specs, errors
 
 
+_ID_COERCE: dict[int, tuple[R.Resource, Callable[[object], object]]] = {}  # by the id of a table row
+
+
+def _id_coercion(resource: R.Resource) -> Callable[[object], object]:
+    """How the parent's own id field is coerced (looked up once per resource)."""
+    known = _ID_COERCE.get(id(resource))
+    if known is not None and known[0] is resource:
+        return known[1]
+    convert = _COERCE.get(resource.field_map[resource.id_field].kind, to_str)
+    _ID_COERCE[id(resource)] = (resource, convert)  # the resource is held here, so its id stays its own
+    return convert
+
+
 def parent_id(resource: R.Resource, value: object) -> str | None:
     """The parent's id as the store keys it: coerced like the parent's own id field."""
     if value is None:
         return None
-    kind = resource.field_map[resource.id_field].kind
-    coerced = _COERCE.get(kind, to_str)(value)
-    text = coerced if isinstance(coerced, str) else json.dumps(coerced, default=str)
+    coerced = _id_coercion(resource)(value)
+    if isinstance(coerced, str):
+        text = coerced
+    elif type(coerced) is int:
+        text = str(coerced)  # what json.dumps writes for an int
+    else:
+        text = json.dumps(coerced, default=str)
     return text or None
 
 
@@ -160,6 +177,8 @@ class ChildMapper:
         missing = [k for k in self.key_properties if record.get(k) is None]
         if missing:
             return None, [f"{k}: the child row's key property is missing" for k in missing]
+        if len(self.key_properties) == 1 and type(record[self.key_properties[0]]) is int:
+            return f"[{record[self.key_properties[0]]}]", []  # what json.dumps writes for one int
         parts = [_plain(record[k]) for k in self.key_properties]
         return json.dumps(parts, separators=(",", ":"), ensure_ascii=False), []
 
