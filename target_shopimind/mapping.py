@@ -519,6 +519,10 @@ def json_default(value: object) -> object:
     raise TypeError(msg)
 
 
+# One encoder for every item: `json.dumps` with these options would build a new one per call.
+_ENCODER = json.JSONEncoder(default=json_default, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def dumps(value: object) -> bytes:
     """Compact JSON bytes, UTF-8."""
-    return json.dumps(value, default=json_default, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    return _ENCODER.encode(value).encode()
