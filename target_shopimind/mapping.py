@@ -501,7 +501,11 @@ class ItemMapper:
 
     def key_of(self, item: dict, fields: Sequence[str] | None = None) -> str:
         """Upsert key (or another field tuple) as one string, composite parts joined by `|`."""
-        return "|".join("" if item.get(f) is None else str(item.get(f)) for f in fields or self.resource.key)
+        names = fields or self.resource.key
+        if len(names) == 1:
+            value = item.get(names[0])
+            return "" if value is None else str(value)
+        return "|".join("" if item.get(f) is None else str(item.get(f)) for f in names)
 
 
 def json_default(value: object) -> object:
