@@ -294,11 +294,19 @@ _COERCE: dict[str, Callable[[object], object]] = {
 }
 
 
+_ZONED: dict[datetime.tzinfo, dict[str, Callable[[object], object]]] = {}
+
+
 def coercions(zone: datetime.tzinfo = _UTC) -> dict[str, Callable[[object], object]]:
-    """The coercion of each field kind; date-times without an offset are read in `zone`."""
+    """The coercion of each field kind; date-times without an offset are read in `zone`.
+
+    One table per zone, so the field plans made for it (`_plan`) are made once.
+    """
     if zone is _UTC:
         return _COERCE
-    return {**_COERCE, R.DATETIME: functools.partial(to_datetime, zone=zone)}
+    if zone not in _ZONED:
+        _ZONED[zone] = {**_COERCE, R.DATETIME: functools.partial(to_datetime, zone=zone)}
+    return _ZONED[zone]
 
 
 class _Step(t.NamedTuple):
