@@ -316,10 +316,12 @@ class Delivery:
 def _waiting_chains(pending: Sequence[Batch]) -> list[int]:
     """For each pending batch, how many batches deep the chain of later ones waiting for it goes."""
     chains = [0] * len(pending)
+    waiting = [i for i, batch in enumerate(pending) if batch.after_references]  # only these wait for references
+    if not waiting:
+        return chains
     for index in range(len(pending) - 1, -1, -1):
         name = pending[index].resource.name
-        for later in range(index + 1, len(pending)):
-            waiting = pending[later]
-            if waiting.after_references and name in waiting.resource.depends_on:
+        for later in waiting:
+            if later > index and name in pending[later].resource.depends_on:
                 chains[index] = max(chains[index], chains[later] + 1)
     return chains
