@@ -42,6 +42,11 @@ _PARSERS: dict[str, Callable[[str], object]] = {
 }
 
 
+# Date-times the SDK adds to every record itself, in its own format: not the tap's data to check
+# (`_sdc_deleted_at` is: it comes from the tap).
+_SDK_STAMPS = frozenset({"_sdc_extracted_at", "_sdc_received_at", "_sdc_batched_at"})
+
+
 def plain_types(schema: dict[str, t.Any]) -> dict[str, tuple[type, ...]] | None:
     """Allowed Python types per property when the schema only declares types, else None."""
     if schema.get("additionalProperties") is False or set(schema) - {"type", "properties", "required", "$schema"}:
@@ -123,7 +128,11 @@ class RecordCheck(BaseJSONSchemaValidator):
         self.blank_dates = tuple(blank_dates)
         self.name_date_field = name_date_field
         properties = schema.get("properties", {})
-        self.dates = {name: _PARSERS[kind] for name, prop in properties.items() if (kind := datelike_kind(prop))}
+        self.dates = {
+            name: _PARSERS[kind]
+            for name, prop in properties.items()
+            if (kind := datelike_kind(prop)) and name not in _SDK_STAMPS
+        }
         self.problems: list[str] = []
         self.blanked: list[str] = []
         self.missing: list[str] = []
