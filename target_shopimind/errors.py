@@ -25,15 +25,3 @@ class RecordBeforeSchema(InputError, RecordsWithoutSchemaException):
 
 class KeyPropertyMissing(InputError, MissingKeyPropertiesError):
     """A record of a skipped stream without its key property (the SDK's own error)."""
-
-
-class RecordRejected(Exception):
-    """One record refused before it reaches a sink; it is reported, the run goes on.
-
-    `stream` names the sink (the stream after stream maps) that refused it, when known.
-    """
-
-    def __init__(self, errors: list[str], *, stream: str | None = None) -> None:
-        super().__init__("; ".join(errors))
-        self.errors = errors
-        self.stream = stream

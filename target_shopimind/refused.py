@@ -1,10 +1,11 @@
-"""Records refused before a sink maps them, named by the key they would have had.
+"""Records whose stream map fails, named by the key they would have had.
 
-The stream's schema check, a missing key property or a failing stream map stop a record
-inside the SDK, before `process_record`. The report must still name it the way every other
-rejection is named: by its upsert key after stream maps and key filling (`C-2`, not the
-raw `2`). This module finds which stream map failed and what the record's key fields become
-through the maps, using the SDK's public stream-map classes only.
+A user's map expression that fails on one record raises inside the SDK, before any sink sees
+the record (the sinks refuse the records the SDK's own checks find, see `record_checks.py`).
+The report must still name it the way every other rejection is named: by its upsert key after
+stream maps and key filling (`C-2`, not the raw `2`). This module finds which stream map failed
+and what the record's key fields become through that map's key expressions alone, using the
+SDK's public stream-map classes only.
 """
 
 from __future__ import annotations
@@ -30,17 +31,6 @@ def failing_map(stream_maps: Iterable[StreamMap], record: dict) -> tuple[StreamM
             stream_map.transform(copy.copy(record))
         except Exception as exc:  # noqa: BLE001, PERF203 - any error of a user's expression refuses the record
             return stream_map, exc
-    return None
-
-
-def transformed(stream_maps: Iterable[StreamMap], alias: str | None, record: dict) -> dict | None:
-    """`record` as the stream map feeding sink `alias` (the first one when None) makes it."""
-    for stream_map in stream_maps:
-        if alias is None or stream_map.stream_alias == alias:
-            try:
-                return stream_map.transform(copy.copy(record))
-            except Exception:  # noqa: BLE001 - the caller falls back to the raw record
-                return None
     return None
 
 
