@@ -20,6 +20,7 @@ if t.TYPE_CHECKING:
     from target_shopimind.claims import Claims
     from target_shopimind.custom_data import CustomDefinitions
     from target_shopimind.mapping import Injected
+    from target_shopimind.reader import PositionedReader
     from target_shopimind.report import Report
     from target_shopimind.resources import Resource
     from target_shopimind.routing import Route
@@ -39,11 +40,7 @@ class SinkContext:
     children: ChildStreams | None  # None: no child streams configured
     custom: CustomDefinitions
     route: Callable[[str], Route]  # where a stream (after stream maps) goes
-    # Where the record being read stands: "line N, record M of stream 'S'" ("" when unknown; the
-    # argument names the sink's stream, for when the input's is not known), its line, its input stream.
-    position: Callable[[str], str]
-    line: Callable[[], int]
-    reading_stream: Callable[[], str]
+    reader: PositionedReader | None  # where the record being read stands in the input (None: not counted)
     check_connection: Callable[[], None]  # Meltano's `config test` probe
     injected: Callable[[], Injected]  # settings added to items (resolving `data_source` on first use)
 

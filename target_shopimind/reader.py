@@ -41,6 +41,7 @@ class PositionedReader(SingerReader):
         super().__init__()
         self.line = 0
         self.records: collections.Counter[str] = collections.Counter()
+        self.stream = ""  # the input stream (before stream maps) of the record being handled
         self.before_abort: t.Callable[[], None] | None = None
         self.stop = Stop()
         self.waiting_for_input = False
@@ -63,7 +64,8 @@ class PositionedReader(SingerReader):
         return sys.stdin.buffer
 
     def position(self, stream: str) -> str:
-        """Where the current record stands, for messages."""
+        """Where the current record stands, for messages (`stream`: when no record is being handled)."""
+        stream = self.stream or stream
         return f"line {self.line}, record {self.records[stream]} of stream '{stream}'"
 
     @override
@@ -127,6 +129,7 @@ class PositionedReader(SingerReader):
 
         Also how kept records of earlier runs are replayed at the end of input, on the same path.
         """
+        self.stream = str(message.get("stream", ""))
         if self.on_record is not None:
             self.on_record(message)
         try:

@@ -97,7 +97,8 @@ class StreamSink(Sink):
             if where is None:
                 where = "kept from an earlier run, replayed"
         if where is None:
-            where = self.context.position(self.stream_name)
+            reader = self.context.reader
+            where = reader.position(self.stream_name) if reader is not None else ""
         self.report.reject(
             where=where,
             stream=self.stream_name,

@@ -200,7 +200,9 @@ class ShopiMindSink(StreamSink):
         """A record of a stream that goes nowhere: counted; without its key, the SDK's own error."""
         if self.checks.missing:  # no resource, so no report to keep the record in
             problem = f"record without its key property {', '.join(self.checks.missing)}"
-            raise KeyPropertyMissing(self.context.line(), problem, self.context.reading_stream() or self.stream_name)
+            reader = self.context.reader
+            line, stream = (reader.line, reader.stream) if reader is not None else (0, "")
+            raise KeyPropertyMissing(line, problem, stream or self.stream_name)
         self.tally.skipped += 1
 
     def _refuse(self, record: dict, problems: list[str]) -> None:
@@ -271,8 +273,7 @@ class ShopiMindSink(StreamSink):
                 self.claims.release(resource, [entity], self)
             return
         if not detector.reads:
-            if upserts.add(key, data, entity, kept, False):  # noqa: FBT003 - not a replay
-                self.tally.merged += 1
+            self._buffer(key, data, entity, kept)
             return
         if upserts.wait(key, data, entity, kept):  # one store lookup per batch's worth
             self._check_candidates()
@@ -286,13 +287,9 @@ class ShopiMindSink(StreamSink):
         self.tally.merged += merged
         resource = upserts.resource.name
         send = self.sync.detector.to_send(resource, [(key, data) for key, data, _, _ in chunk])
-        replayed = self.sync.replaying
         for (key, data, entity, kept), go in zip(chunk, send, strict=True):
             if go:
-                if replayed:
-                    self.sync.keeper.replay_pending = True  # its answer settles the kept record
-                if upserts.add(key, data, entity, kept, replayed):
-                    self.tally.merged += 1
+                self._buffer(key, data, entity, kept)
             else:
                 self.tally.unchanged += 1
                 self.claims.release(resource, [entity], self)

@@ -128,7 +128,6 @@ class TargetShopiMind(Target):
         )
         self._routes: dict[str, routing.Route] = {}
         self.sinks: dict[str, Sink] = {}  # the latest sink of each stream (after stream maps)
-        self.reading_stream = ""  # the input stream of the record being read (before stream maps)
         self._key_fields = refused.KeyFields(settings.stream_maps)
         self._state_written = False
         self._records_seen = False
@@ -173,25 +172,11 @@ class TargetShopiMind(Target):
                 children=self.children,
                 custom=self.custom,
                 route=self.route,
-                position=self._position,
-                line=self._line,
-                reading_stream=lambda: self.reading_stream,
+                reader=self.message_reader if isinstance(self.message_reader, PositionedReader) else None,
                 check_connection=self.check_connection,
                 injected=lambda: self.injected,
             )
         return self._sink_context
-
-    def _position(self, stream: str) -> str:
-        """Where the record being read stands in the input (`stream`: the sink's, when no record is being read)."""
-        reader = self.message_reader
-        if not isinstance(reader, PositionedReader):
-            return ""
-        return reader.position(self.reading_stream or stream)  # the input's name, before stream maps
-
-    def _line(self) -> int:
-        """The input line being read (0 when the reader does not count them)."""
-        reader = self.message_reader
-        return reader.line if isinstance(reader, PositionedReader) else 0
 
     @override
     def get_sink(
@@ -253,7 +238,6 @@ class TargetShopiMind(Target):
         """Before the SDK handles a RECORD: note its input stream and keep it as the tap sent it (for replay)."""
         self._records_seen = True
         stream = str(message_dict.get("stream", ""))
-        self.reading_stream = stream
         sync = self.sync
         if not sync.replaying:
             sync.current = None

@@ -188,3 +188,18 @@ def fresh_store_path() -> str:
 def target_config(server: Sandbox, **extra: t.Any) -> dict[str, t.Any]:
     """Config for `server`; each call gets its own empty sync store unless `store_path` is given."""
     return {"api_key": API_KEY, "base_url": server.url, "store_path": fresh_store_path(), **extra}
+
+
+class FakeTime:
+    """A clock that only moves when the client sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds

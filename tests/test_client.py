@@ -11,7 +11,7 @@ import typing as t
 
 import httpx
 import pytest
-from support import API_KEY, customer
+from support import API_KEY, FakeTime, customer
 
 from target_shopimind.answers import unaccounted
 from target_shopimind.client import MAX_THROTTLED_SECONDS, ApiClient, RateLimiter
@@ -25,21 +25,6 @@ if t.TYPE_CHECKING:
     from collections.abc import Callable
 
 OK_BODY = {"statusCode": 200, "sent_count": 1, "rejected_count": 0, "rejected_items": []}
-
-
-class FakeTime:
-    """A clock that only moves when the client sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 class Attempts:

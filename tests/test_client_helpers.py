@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 
 import pytest
+from support import FakeTime
 
 from target_shopimind import client, resources
 from target_shopimind.client import (
@@ -263,19 +264,6 @@ def test_error_message() -> None:
 
 
 # --- RateLimiter ---------------------------------------------------------------------------
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture
