@@ -351,8 +351,9 @@ class TargetShopiMind(Target):
         if self.children is not None:
             self._send_assembled(self.children)
         super().process_endofpipe()
+        # Every batch settles before the run ends: without a STATE from the tap nothing else waits for them.
+        self.delivery.wait_idle()
         if self.children is not None:
-            self.delivery.wait_idle()
             for name, count in self.children.finish().items():
                 self.report.tally(name).waiting_for_parent = count
         self.close()

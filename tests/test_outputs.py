@@ -5,7 +5,17 @@ from __future__ import annotations
 import re
 import typing as t
 
-from support import CUSTOMER_PROPS, customer, customers_stream, record, run_target, schema, state, target_config
+from support import (
+    CUSTOMER_PROPS,
+    customer,
+    customers_stream,
+    record,
+    run_target,
+    schema,
+    state,
+    summary,
+    target_config,
+)
 
 from target_shopimind.progress import Progress, RequestStarts
 from target_shopimind.report import LOGGED_PER_REASON, Report, pace, reason_of
@@ -159,3 +169,14 @@ def test_progress_lines_while_the_run_goes_on_and_none_when_off(tmp_path: pathli
     assert received == sorted(received)
     assert all(n <= 200 for n in received)
     assert not [line for line in off.stderr.splitlines() if "progress: received" in line]
+
+
+def test_without_a_state_from_the_tap_every_batch_still_settles_before_the_run_ends(tmp_path: pathlib.Path) -> None:
+    """No STATE means no checkpoint waits for delivery: the end of input must, however slow the answer."""
+    with Sandbox(port=0, latency_ms=6000) as server:
+        run = run_target(tmp_path, target_config(server), customers_stream(range(1, 11)))
+        stored = {item["customer_id"] for item in server.items("customers")}
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.strip() == ""
+    assert stored == {str(n) for n in range(1, 11)}
+    assert summary(run.stderr)["customers"]["sent"] == 10
